@@ -1,0 +1,19 @@
+"""MJX ports of the ten Gymnasium MuJoCo v4 tasks.
+
+    from fpmd_mjx import envs
+    env = envs.make("Ant-v4")            # brax PipelineEnv, single env
+    vec = envs.make_vec("ant", 128)      # VecEnv: batched, time limit, autoreset
+
+See docs/tasks.md for the parity measurements against Gymnasium.
+"""
+from fpmd_mjx.envs.base import MjxTask, TaskSpec
+from fpmd_mjx.envs.registry import canonical_name, make, names, spec
+from fpmd_mjx.envs.wrappers import VecEnv
+
+
+def make_vec(name: str, num_envs: int, episode_length: int | None = None) -> VecEnv:
+    """``VecEnv(make(name), num_envs, episode_length)``."""
+    return VecEnv(make(name), num_envs, episode_length)
+
+
+__all__ = ["MjxTask", "TaskSpec", "VecEnv", "canonical_name", "make", "make_vec", "names", "spec"]

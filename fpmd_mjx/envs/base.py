@@ -1,0 +1,212 @@
+"""Shared base class of the MJX ports of the Gymnasium MuJoCo v4 tasks.
+
+A task is a ``brax.envs.base.PipelineEnv`` (backend ``"mjx"``) so brax's own
+training agents run on it unchanged.  Physics state is an ``mjx.Data``; we
+drive ``mujoco.mjx`` directly instead of brax's mjx pipeline because the
+Gymnasium observations need fields (``cinert``, ``cfrc_ext`` after
+``rne_postconstraint``) that brax's pipeline state does not carry.
+
+Conventions copied from Gymnasium v4 (``gymnasium/envs/mujoco/*_v4.py``):
+
+* the model is the v4 XML from the installed gymnasium package, loaded at run
+  time, with the option changes listed in ``TaskSpec.options`` (MJX needs some);
+* one env step = ``frame_skip`` calls of ``mjx.step`` with ``ctrl = action``;
+  body positions read after the step are the ones MuJoCo computed in its last
+  forward pass (exactly as ``data.xpos`` after ``mj_step`` in C);
+* ``set_state(qpos, qvel)`` = ``mj_forward``: see :meth:`MjxTask.state_from_qpos_qvel`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from brax.envs.base import PipelineEnv, State
+from mujoco import mjx
+
+
+def gym_asset_path(xml: str) -> str:
+    """Absolute path of ``xml`` inside the installed gymnasium MuJoCo assets."""
+    import gymnasium
+
+    return os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets", xml)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """Static description of one task.
+
+    Attributes:
+      name: canonical name, e.g. ``"half_cheetah"``.
+      gym_id: Gymnasium id, e.g. ``"HalfCheetah-v4"``.
+      xml: file name in gymnasium's assets dir.
+      frame_skip: MuJoCo steps per env step (v4 value).
+      episode_length: v4 ``TimeLimit`` ``max_episode_steps``.
+      obs_size: observation length (v4 default options).
+      options: ``{"solver": "newton", "iterations": 50, ...}`` changes made to
+        ``mj_model.opt`` before ``mjx.put_model``; every entry is documented
+        with its measured parity effect in docs/tasks.md.
+      rne_post: compute ``cfrc_ext`` (``mjx.rne_postconstraint``) after each step.
+    """
+
+    name: str
+    gym_id: str
+    xml: str
+    frame_skip: int
+    episode_length: int
+    obs_size: int
+    options: tuple = ()
+    rne_post: bool = False
+
+
+_SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
+
+
+def load_mj_model(spec: TaskSpec) -> mujoco.MjModel:
+    """C model of ``spec``: the v4 XML with ``spec.options`` applied."""
+    model = mujoco.MjModel.from_xml_path(gym_asset_path(spec.xml))
+    for key, value in spec.options:
+        if key == "solver":
+            value = _SOLVERS[value]
+        setattr(model.opt, key, value)
+    return model
+
+
+class MjxTask(PipelineEnv):
+    """One Gymnasium v4 task on MJX (a single, unbatched environment).
+
+    Subclasses implement ``_sample_state(rng) -> (qpos, qvel)``,
+    ``_obs(data) -> (obs_size,)``, ``_reward(data0, data1, action) ->
+    (reward, terms)`` and optionally ``_terminated(data1) -> bool``.
+    """
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+        self.mj_model = load_mj_model(spec)
+        super().__init__(sys=mjx.put_model(self.mj_model), backend="mjx", n_frames=spec.frame_skip)
+        limited = self.mj_model.actuator_ctrllimited.astype(bool)
+        rng = self.mj_model.actuator_ctrlrange
+        self.action_low = np.where(limited, rng[:, 0], -np.inf).astype(np.float32)
+        self.action_high = np.where(limited, rng[:, 1], np.inf).astype(np.float32)
+        self.init_qpos = np.array(self.mj_model.qpos0)
+        self.init_qvel = np.zeros(self.mj_model.nv)
+
+    # ----- static facts ---------------------------------------------------
+    name = property(lambda self: self.spec.name, doc="canonical task name")
+    gym_id = property(lambda self: self.spec.gym_id, doc="Gymnasium id, e.g. 'Ant-v4'")
+    episode_length = property(lambda self: self.spec.episode_length, doc="v4 time limit")
+    observation_size = property(lambda self: self.spec.obs_size, doc="obs length (int)")
+    action_size = property(lambda self: int(self.mj_model.nu), doc="actuator count (int)")
+
+    @property
+    def dt(self) -> float:
+        """Seconds of simulated time per env step (timestep * frame_skip)."""
+        return float(self.mj_model.opt.timestep * self.spec.frame_skip)
+
+    def body_id(self, name: str) -> int:
+        return mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_BODY, name)
+
+    # ----- physics ----------------------------------------------------------
+    def pipeline_init(self, q, qd, act=None, ctrl=None) -> mjx.Data:
+        """``mjx.Data`` at ``(qpos, qvel)`` after ``forward`` (Gymnasium's set_state)."""
+        data = mjx.make_data(self.sys).replace(qpos=q, qvel=qd)
+        if ctrl is not None:
+            data = data.replace(ctrl=ctrl)
+        data = mjx.forward(self.sys, data)
+        return self._post(data)
+
+    def pipeline_step(self, pipeline_state: mjx.Data, action: jax.Array) -> mjx.Data:
+        """``frame_skip`` MJX steps with ``ctrl = action`` (Gymnasium's do_simulation)."""
+        data = pipeline_state.replace(ctrl=action)
+        data = jax.lax.fori_loop(0, self.spec.frame_skip, lambda _, d: mjx.step(self.sys, d), data)
+        return self._post(data)
+
+    def _post(self, data: mjx.Data) -> mjx.Data:
+        return mjx.rne_postconstraint(self.sys, data) if self.spec.rne_post else data
+
+    # ----- env API ------------------------------------------------------------
+    def reset(self, rng: jax.Array) -> State:
+        """Fresh episode: v4 reset-noise distribution; obs ``(obs_size,)``."""
+        qpos, qvel = self._sample_state(rng)
+        return self.state_from_qpos_qvel(qpos, qvel)
+
+    def state_from_qpos_qvel(self, qpos: jax.Array, qvel: jax.Array) -> State:
+        """State at ``qpos (nq,)``, ``qvel (nv,)`` exactly as Gymnasium's
+        ``env.unwrapped.set_state(qpos, qvel)`` (which runs ``mj_forward``).
+        Reacher/Pusher goals and the Pusher object live in qpos, so nothing else
+        is needed.  reward = done = 0 and the metrics are zeros."""
+        dtype = jnp.asarray(self.sys.opt.timestep).dtype
+        data = self.pipeline_init(jnp.asarray(qpos, dtype), jnp.asarray(qvel, dtype))
+        zero_a = jnp.zeros(self.action_size, dtype)
+        _, terms = self._reward(data, data, zero_a)
+        metrics = {k: jnp.zeros((), dtype) for k in terms}
+        metrics["nonfinite_action"] = jnp.zeros((), dtype)
+        zero = jnp.zeros((), dtype)
+        return State(data, self._obs(data), zero, zero, metrics, {})
+
+    def step(self, state: State, action: jax.Array) -> State:
+        """One env step.
+
+        Args:
+          state: current single-env State.
+          action: ``(action_size,)`` in raw actuator units (no rescaling, as in
+            Gymnasium).  Non-finite entries are replaced by 0 (metric
+            ``nonfinite_action`` = 1) and the action is clipped to the actuator
+            ctrlrange, so a bad action can never make the state NaN.  The clipped
+            action is also what the control cost sees (Gymnasium uses the raw
+            one; identical for in-range actions).
+        Returns:
+          State with the v4 reward and ``done`` = termination only (float 0/1).
+        Raises:
+          ValueError: at trace time when ``action.shape != (action_size,)``.
+        """
+        action = self._check_action(action)
+        finite = jnp.isfinite(action)
+        dtype = state.reward.dtype
+        action = jnp.clip(jnp.where(finite, action, 0.0), self.action_low, self.action_high)
+        action = action.astype(dtype)
+        data0 = state.pipeline_state
+        data1 = self.pipeline_step(data0, action)
+        reward, terms = self._reward(data0, data1, action)
+        done = self._terminated(data1).astype(dtype)
+        metrics = {k: jnp.asarray(v, dtype) for k, v in terms.items()}
+        metrics["nonfinite_action"] = 1.0 - jnp.all(finite).astype(dtype)
+        return state.replace(pipeline_state=data1, obs=self._obs(data1),
+                             reward=jnp.asarray(reward, dtype), done=done, metrics=metrics)
+
+    def _check_action(self, action) -> jax.Array:
+        action = jnp.asarray(action)
+        expected = (self.action_size,)
+        if action.shape != expected:
+            raise ValueError(f"{self.name}: action shape {tuple(action.shape)} != expected {expected}")
+        return action
+
+    # ----- task hooks ------------------------------------------------------------
+    def _sample_state(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        raise NotImplementedError
+
+    def _obs(self, data: mjx.Data) -> jax.Array:
+        raise NotImplementedError
+
+    def _reward(self, data0: mjx.Data, data1: mjx.Data, action: jax.Array):
+        raise NotImplementedError
+
+    def _terminated(self, data: mjx.Data) -> jax.Array:
+        return jnp.zeros((), bool)
+
+
+def uniform_noise(rng: jax.Array, base: np.ndarray, scale: float) -> jax.Array:
+    """``base + U(-scale, scale)`` elementwise (v4 qpos noise)."""
+    return jnp.asarray(base) + jax.random.uniform(rng, base.shape, minval=-scale, maxval=scale)
+
+
+def normal_noise(rng: jax.Array, base: np.ndarray, scale: float) -> jax.Array:
+    """``base + scale * N(0, 1)`` elementwise (v4 qvel noise of some tasks)."""
+    return jnp.asarray(base) + scale * jax.random.normal(rng, base.shape)
+
+
+NoiseFn = Callable[[jax.Array, np.ndarray, float], jax.Array]

@@ -1,0 +1,57 @@
+"""The one task table: canonical name -> (class, TaskSpec).
+
+``make(name)`` accepts the canonical name (``"half_cheetah"``), the Gymnasium
+id (``"HalfCheetah-v4"``) and case/separator variants (``"halfcheetah"``,
+``"Half-Cheetah"``).
+"""
+from __future__ import annotations
+
+import functools
+
+from fpmd_mjx.envs import locomotion, manipulation, pendulum
+from fpmd_mjx.envs.base import MjxTask, TaskSpec
+
+_TABLE: dict = {**locomotion.SPECS, **manipulation.SPECS, **pendulum.SPECS}
+_ORDER = ("ant", "half_cheetah", "hopper", "walker2d", "humanoid", "swimmer",
+          "reacher", "pusher", "inverted_pendulum", "inverted_double_pendulum")
+assert set(_ORDER) == set(_TABLE)
+
+
+def names() -> tuple[str, ...]:
+    """Canonical task names, in the project's fixed order."""
+    return _ORDER
+
+
+def _key(name: str) -> str:
+    key = name.strip().lower()
+    if key.endswith("-v4"):
+        key = key[:-3]
+    return key.replace("-", "").replace("_", "").replace(" ", "")
+
+
+_ALIASES = {_key(n): n for n in _ORDER} | {_key(_TABLE[n][1].gym_id): n for n in _ORDER}
+
+
+def canonical_name(name: str) -> str:
+    """Canonical name of ``name``; ValueError (one line) listing valid tasks."""
+    try:
+        return _ALIASES[_key(name)]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(_ORDER)}") from None
+
+
+def spec(name: str) -> TaskSpec:
+    """The static TaskSpec of ``name`` (any accepted spelling)."""
+    return _TABLE[canonical_name(name)][1]
+
+
+@functools.lru_cache(maxsize=None)
+def _make_cached(canonical: str) -> MjxTask:
+    cls, task_spec = _TABLE[canonical]
+    return cls(task_spec)
+
+
+def make(name: str) -> MjxTask:
+    """A single-env MJX task (brax PipelineEnv).  Instances are cached per name
+    (they hold only static model data), so repeated calls are cheap."""
+    return _make_cached(canonical_name(name))
