@@ -1,0 +1,23 @@
+"""Algorithm registry: one table, variants by ``functools.partial``."""
+from __future__ import annotations
+
+import functools
+
+from fpmd_mjx.agents.base import Agent
+from fpmd_mjx.agents.fpmd import make_fpmd
+
+REGISTRY = {
+    "fpmd_r": functools.partial(make_fpmd, variant="r"),
+    "fpmd_m": functools.partial(make_fpmd, variant="m"),
+}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def make_agent(cfg, obs_dim: int, act_dim: int) -> Agent:
+    """Build ``cfg.algo`` for the given observation / action sizes."""
+    if cfg.algo not in REGISTRY:
+        raise ValueError(f"unknown algo {cfg.algo!r}; valid algos: {', '.join(REGISTRY)}")
+    return REGISTRY[cfg.algo](cfg, obs_dim, act_dim)

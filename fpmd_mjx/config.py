@@ -1,0 +1,218 @@
+"""Typed, frozen training configuration.
+
+A ``Config`` is built from ``configs/<algo>.yaml`` (a ``defaults`` block plus a
+``tasks`` block of per-task overrides) and then from command-line overrides
+(``--set actor_lr=1e-4``). Unknown keys and bad values are rejected with a
+one-line ``ConfigError`` that names the key, the value and the valid choices.
+
+Units: every ``*_steps`` field counts **environment steps** summed over the
+parallel envs (as the paper's "1M env steps"); ``*_updates`` fields count
+gradient updates of the critic.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from typing import Any, Mapping
+
+import yaml
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd")
+WEIGHTINGS = ("paper", "authors")
+
+
+class ConfigError(ValueError):
+    """A bad configuration key or value (message is one line)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """All hyperparameters of one training run (see configs/*.yaml for the paper's values)."""
+
+    env: str = "inverted_pendulum"  # task name (fpmd_mjx.envs.names() or a Gymnasium id)
+    algo: str = "fpmd_r"  # one of ALGOS
+    seed: int = 0
+    # budget and loop shape
+    total_steps: int = 1_000_000  # env steps, summed over num_envs
+    warmup_steps: int = 30_000  # uniform-random env steps before learning starts
+    num_envs: int = 5  # parallel envs stepped per iteration
+    updates_per_step: int = 1  # gradient updates per vector env step
+    chunk_iterations: int = 1000  # iterations per compiled scan chunk in the CLI
+    # networks
+    hidden_sizes: tuple = (256, 256, 256)
+    activation: str = "mish"
+    time_embed_dim: int = 16
+    # optimisation
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    critic_lr: float = 3e-4
+    actor_lr: float = 3e-4
+    actor_lr_final: float = 3e-5
+    actor_lr_decay_begin: int = 50_000  # updates
+    actor_lr_decay_end: int = 150_000  # updates
+    gamma: float = 0.99
+    tau: float = 0.005
+    policy_delay: int = 2  # actor, EMA policy and target critics step every k-th update
+    reward_scale: float = 0.2
+    grad_clip: float = 0.0  # global-norm clip; 0 disables
+    # flow policy (FPMD-R / FPMD-M / DPMD)
+    flow_steps: int = 20  # Euler steps (FPMD-R) / diffusion steps (DPMD) when acting and in targets
+    eval_flow_steps: int = 1  # NFE at evaluation (FPMD-R); FPMD-M always uses 1
+    num_particles: int = 32  # best-of-N candidates, Eq. (18)
+    prior_scale: float = 0.5  # a_0 ~ prior_scale * N(0, I) when sampling
+    train_prior_scale: float = 1.0  # a_0 ~ train_prior_scale * N(0, I) in the flow losses
+    # mirror-descent weights exp(Q / lambda), Eq. (8) / (16)
+    weighting: str = "paper"  # one of WEIGHTINGS
+    lam: float = 1.0  # lambda, in units of the running std of Q (times alpha if lam_follows_alpha)
+    lam_follows_alpha: bool = True
+    # exploration noise: std = noise_scale * alpha, alpha learned towards a target entropy
+    noise_scale: float = 0.1
+    alpha_init: float = 5.0
+    alpha_lr: float = 7e-3
+    alpha_update_every: int = 250  # updates
+    target_entropy_scale: float = -1.5  # target entropy = scale * act_dim
+    # SAC
+    sac_init_alpha: float = 1.0
+    # evaluation / logging / checkpoints (CLI)
+    eval_every: int = 25_000  # env steps
+    eval_episodes: int = 10
+    checkpoint_every: int = 50_000  # env steps
+    keep_checkpoints: int = 3
+
+    def __post_init__(self):
+        _validate(self)
+
+    # ---- derived values -------------------------------------------------
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs
+
+    @property
+    def warmup_iterations(self) -> int:
+        return -(-self.warmup_steps // self.num_envs)
+
+    @property
+    def total_iterations(self) -> int:
+        return -(-self.total_steps // self.num_envs)
+
+    @property
+    def learn_iterations(self) -> int:
+        return max(self.total_iterations - self.warmup_iterations, 0)
+
+    def replace(self, **kw) -> "Config":
+        return from_dict({**dataclasses.asdict(self), **kw})
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_HINTS = typing.get_type_hints(Config)
+_POSITIVE = {
+    "total_steps", "num_envs", "updates_per_step", "chunk_iterations", "batch_size", "buffer_size",
+    "flow_steps", "eval_flow_steps", "num_particles", "policy_delay", "alpha_update_every",
+    "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "time_embed_dim",
+    "critic_lr", "actor_lr", "actor_lr_final", "lam", "alpha_init", "prior_scale", "train_prior_scale",
+}
+
+
+def _validate(cfg: Config) -> None:
+    from fpmd_mjx import envs  # local import: keeps config importable without MJX compiled
+
+    try:
+        envs.canonical_name(cfg.env)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if cfg.algo not in ALGOS:
+        raise ConfigError(f"unknown algo {cfg.algo!r}; valid algos: {', '.join(ALGOS)}")
+    if cfg.weighting not in WEIGHTINGS:
+        raise ConfigError(f"unknown weighting {cfg.weighting!r}; valid: {', '.join(WEIGHTINGS)}")
+    if cfg.activation not in ("mish", "relu", "gelu", "tanh", "silu"):
+        raise ConfigError(f"unknown activation {cfg.activation!r}; valid: mish, relu, gelu, tanh, silu")
+    for name in _POSITIVE:
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"{name} must be > 0, got {getattr(cfg, name)!r}")
+    if not 0.0 < cfg.gamma <= 1.0 or not 0.0 < cfg.tau <= 1.0:
+        raise ConfigError(f"gamma and tau must be in (0, 1], got gamma={cfg.gamma}, tau={cfg.tau}")
+    if cfg.warmup_steps < 0 or cfg.warmup_steps > cfg.total_steps:
+        raise ConfigError(f"warmup_steps must be in [0, total_steps={cfg.total_steps}], got {cfg.warmup_steps}")
+    if cfg.buffer_size < cfg.num_envs:
+        raise ConfigError(f"buffer_size must be >= num_envs={cfg.num_envs}, got {cfg.buffer_size}")
+    if not cfg.hidden_sizes or any(int(h) <= 0 for h in cfg.hidden_sizes):
+        raise ConfigError(f"hidden_sizes must be positive ints, got {cfg.hidden_sizes!r}")
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Convert ``value`` (YAML-parsed or a CLI string) to the declared type of ``key``."""
+    if key not in _FIELDS:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(_FIELDS))}")
+    hint = _HINTS[key]
+    if isinstance(value, str) and hint is not str:
+        value = yaml.safe_load(value)
+    try:
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if hint is tuple:
+            seq = value if isinstance(value, (list, tuple)) else [value]
+            return tuple(int(v) for v in seq)
+        if hint is str:
+            return str(value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise ConfigError(f"bad value {value!r} for {key}: expected {hint.__name__}")
+
+
+def from_dict(d: Mapping[str, Any]) -> Config:
+    """Build a validated Config from a flat mapping (unknown keys rejected)."""
+    return Config(**{k: _coerce(k, v) for k, v in d.items()})
+
+
+def parse_overrides(items) -> dict:
+    """``["lr=3e-4", "num_envs=8"]`` -> ``{"lr": "3e-4", ...}`` (values coerced later)."""
+    out = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ConfigError(f"bad override {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def load_config(algo: str, env: str, overrides: Mapping[str, Any] | None = None,
+                config_dir: str = CONFIG_DIR) -> Config:
+    """Config for ``algo`` on ``env``: YAML defaults, then the task's block, then ``overrides``."""
+    from fpmd_mjx import envs
+
+    if algo not in ALGOS:
+        raise ConfigError(f"unknown algo {algo!r}; valid algos: {', '.join(ALGOS)}")
+    try:
+        task = envs.canonical_name(env)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    with open(os.path.join(config_dir, f"{algo}.yaml")) as f:
+        doc = yaml.safe_load(f) or {}
+    bad = set(doc) - {"defaults", "tasks"}
+    if bad:
+        raise ConfigError(f"{algo}.yaml: unknown top-level keys {sorted(bad)}; valid: defaults, tasks")
+    merged = dict(doc.get("defaults") or {})
+    merged.update((doc.get("tasks") or {}).get(task) or {})
+    merged.update(overrides or {})
+    merged.update(algo=algo, env=task)
+    return from_dict(merged)

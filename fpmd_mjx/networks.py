@@ -1,0 +1,115 @@
+"""Flax networks: MLP trunk, time embedding, flow / MeanFlow / diffusion fields, double Q.
+
+Shapes: ``obs`` (..., obs_dim), ``action`` (..., act_dim), times (...,) in [0, 1].
+Leading dimensions broadcast, so the same module serves one state, a batch, or
+a batch of N best-of-N candidates.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS: dict[str, Callable] = {
+    "mish": lambda x: x * jnp.tanh(jax.nn.softplus(x)),
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+    "tanh": jnp.tanh,
+    "silu": jax.nn.silu,
+}
+
+
+class MLP(nn.Module):
+    """``hidden_sizes`` dense layers with ``activation``, then a linear ``out_dim`` layer."""
+
+    hidden_sizes: Sequence[int]
+    out_dim: int
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        for h in self.hidden_sizes:
+            x = act(nn.Dense(h)(x))
+        return nn.Dense(self.out_dim)(x)
+
+
+def sinusoidal(t: jax.Array, dim: int) -> jax.Array:
+    """Sinusoidal features of scalar times ``t`` (...,) -> (..., dim)."""
+    half = dim // 2
+    freqs = jnp.exp(-math.log(10_000.0) * jnp.arange(half) / max(half - 1, 1))
+    ang = 1000.0 * t[..., None] * freqs  # times live in [0, 1]: stretch to the usual range
+    return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)], axis=-1)
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal(dim) -> Dense(2 dim) -> mish -> Dense(dim), as in the authors' code."""
+
+    dim: int = 16
+
+    @nn.compact
+    def __call__(self, t):
+        x = nn.Dense(2 * self.dim)(sinusoidal(t, self.dim))
+        return nn.Dense(self.dim)(ACTIVATIONS["mish"](x))
+
+
+class VelocityField(nn.Module):
+    """v_theta(a_t, t | s) of FPMD-R (also the noise predictor of DPMD): (..., act_dim)."""
+
+    act_dim: int
+    hidden_sizes: Sequence[int]
+    activation: str = "mish"
+    time_embed_dim: int = 16
+
+    @nn.compact
+    def __call__(self, obs, a_t, t):
+        temb = TimeEmbedding(self.time_embed_dim)(jnp.broadcast_to(t, a_t.shape[:-1]))
+        x = jnp.concatenate([obs, a_t, temb], axis=-1)
+        return MLP(self.hidden_sizes, self.act_dim, self.activation)(x)
+
+
+class MeanVelocityField(nn.Module):
+    """u_theta(a_t, r, t | s) of FPMD-M, r and t embedded separately: (..., act_dim)."""
+
+    act_dim: int
+    hidden_sizes: Sequence[int]
+    activation: str = "mish"
+    time_embed_dim: int = 16
+
+    @nn.compact
+    def __call__(self, obs, a_t, r, t):
+        shape = a_t.shape[:-1]
+        r_emb = TimeEmbedding(self.time_embed_dim, name="r_embed")(jnp.broadcast_to(r, shape))
+        t_emb = TimeEmbedding(self.time_embed_dim, name="t_embed")(jnp.broadcast_to(t, shape))
+        x = jnp.concatenate([obs, a_t, r_emb, t_emb], axis=-1)
+        return MLP(self.hidden_sizes, self.act_dim, self.activation)(x)
+
+
+class DoubleQ(nn.Module):
+    """Two independent Q MLPs on concat(s, a): returns (..., 2)."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, obs, action):
+        x = jnp.concatenate([obs, action], axis=-1)
+        qs = [MLP(self.hidden_sizes, 1, self.activation, name=f"q{i}")(x) for i in range(2)]
+        return jnp.concatenate(qs, axis=-1)
+
+
+class GaussianActor(nn.Module):
+    """SAC actor: mean and log-std of a tanh-squashed Gaussian, each (..., act_dim)."""
+
+    act_dim: int
+    hidden_sizes: Sequence[int]
+    activation: str = "mish"
+
+    @nn.compact
+    def __call__(self, obs):
+        out = MLP(self.hidden_sizes, 2 * self.act_dim, self.activation)(obs)
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        return mean, jnp.clip(log_std, -5.0, 2.0)

@@ -1,0 +1,155 @@
+"""``make_train(cfg)``: the whole training run as pure, jittable JAX functions.
+
+One iteration = one step of ``cfg.num_envs`` MJX envs with the current policy,
+the transitions written to an on-device replay buffer (flashbax), then
+``cfg.updates_per_step`` gradient updates on uniformly sampled batches. The first
+``cfg.warmup_iterations`` iterations act uniformly at random and do not learn.
+
+    trainer = make_train(cfg)
+    state, metrics = jax.jit(trainer.train)(key)            # one seed
+    states, metrics = jax.jit(jax.vmap(trainer.train))(keys)  # several seeds
+
+The CLI calls the same ``warmup`` / ``train_chunk`` functions between logging,
+evaluation and checkpoints, so both paths share one code path.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import flashbax as fbx
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from fpmd_mjx import envs
+from fpmd_mjx.agents import make_agent
+from fpmd_mjx.envs.wrappers import VecEnv
+
+
+@struct.dataclass
+class TrainState:
+    agent: Any
+    buffer: Any
+    env_state: Any
+    key: jax.Array
+    iteration: jax.Array  # vector env steps taken (int32)
+
+
+class Trainer(NamedTuple):
+    """Pure functions of one configuration (all jittable and vmappable over keys).
+
+    init(key) -> TrainState
+    warmup(state) -> (state, metrics): ``cfg.warmup_iterations`` random-action iterations
+    train_chunk(state) -> (state, metrics): ``cfg.chunk_iterations`` learning iterations
+    train(key) -> (state, metrics): init, warmup, then all learning iterations in one scan
+    evaluate(params, key, nfe) -> (returns, lengths): ``cfg.eval_episodes`` full episodes
+    """
+
+    init: Callable
+    warmup: Callable
+    train_chunk: Callable
+    train: Callable
+    evaluate: Callable
+    agent: Any
+    env: Any
+    cfg: Any
+
+
+def _scale_action(env, a):
+    """Map normalised actions in [-1, 1] to the actuator range."""
+    low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
+    return low + 0.5 * (a + 1.0) * (high - low)
+
+
+def _episode_metrics(env_state):
+    done = env_state.done
+    n = done.sum()
+    return {
+        "episodes": n,
+        "episode_return": jnp.where(n > 0, (env_state.info["last_return"] * done).sum() / jnp.maximum(n, 1), jnp.nan),
+        "reward": env_state.reward.mean(),
+    }
+
+
+def make_train(cfg) -> Trainer:
+    """Build the static pieces (env, networks, optimisers, buffer) of ``cfg``."""
+    env = envs.make(cfg.env)
+    vec = VecEnv(env, cfg.num_envs)
+    obs_dim, act_dim = env.observation_size, env.action_size
+    agent = make_agent(cfg, obs_dim, act_dim)
+    buf = fbx.make_item_buffer(max_length=cfg.buffer_size, min_length=1,
+                               sample_batch_size=cfg.batch_size, add_batches=True)
+
+    def init(key):
+        k_env, k_agent, key = jax.random.split(key, 3)
+        dummy = {"obs": jnp.zeros(obs_dim), "action": jnp.zeros(act_dim), "reward": jnp.zeros(()),
+                 "next_obs": jnp.zeros(obs_dim), "terminated": jnp.zeros(())}
+        return TrainState(agent=agent.init(k_agent), buffer=buf.init(dummy), env_state=vec.reset(k_env),
+                          key=key, iteration=jnp.zeros((), jnp.int32))
+
+    def env_step(state, learn: bool):
+        """Act, step the envs, store transitions: returns (state, metrics)."""
+        key, k_act = jax.random.split(state.key)
+        obs = state.env_state.obs
+        if learn:
+            action = agent.explore(state.agent, obs, k_act)
+        else:
+            action = jax.random.uniform(k_act, (cfg.num_envs, act_dim), minval=-1.0, maxval=1.0)
+        env_state = vec.step(state.env_state, _scale_action(env, action))
+        transition = {"obs": obs, "action": action, "reward": env_state.reward,
+                      "next_obs": env_state.info["final_obs"], "terminated": env_state.info["terminated"]}
+        state = state.replace(buffer=buf.add(state.buffer, transition), env_state=env_state,
+                              key=key, iteration=state.iteration + 1)
+        return state, _episode_metrics(env_state)
+
+    def sgd_steps(state):
+        """``cfg.updates_per_step`` updates on fresh uniform batches: (state, mean metrics)."""
+        def one(agent_state, key):
+            k_s, k_u = jax.random.split(key)
+            batch = buf.sample(state.buffer, k_s).experience
+            return agent.update(agent_state, batch, k_u)
+
+        key, k = jax.random.split(state.key)
+        agent_state, m = jax.lax.scan(one, state.agent, jax.random.split(k, cfg.updates_per_step))
+        return state.replace(agent=agent_state, key=key), jax.tree.map(jnp.mean, m)
+
+    def learn_iteration(state, _):
+        state, m_env = env_step(state, learn=True)
+        state, m_upd = sgd_steps(state)
+        return state, {**m_env, **m_upd}
+
+    def warmup_iteration(state, _):
+        return env_step(state, learn=False)
+
+    def warmup(state):
+        return jax.lax.scan(warmup_iteration, state, None, length=cfg.warmup_iterations)
+
+    def train_chunk(state):
+        return jax.lax.scan(learn_iteration, state, None, length=cfg.chunk_iterations)
+
+    def train(key):
+        state, _ = warmup(init(key))
+        return jax.lax.scan(learn_iteration, state, None, length=cfg.learn_iterations)
+
+    def evaluate(params, key, nfe: int):
+        """Run ``cfg.eval_episodes`` episodes to termination or the time limit with
+        the evaluation policy (one sample, no noise). Returns (returns, lengths), each (E,)."""
+        k_reset, k_act = jax.random.split(key)
+        s0 = jax.vmap(env.reset)(jax.random.split(k_reset, cfg.eval_episodes))
+
+        def step(carry, k):
+            s, alive, ret, length = carry
+            a = agent.sample(params, s.obs, k, nfe)
+            s = jax.vmap(env.step)(s, _scale_action(env, a))
+            ret = ret + jnp.where(alive, s.reward, 0.0)
+            length = length + alive
+            alive = alive & (s.done == 0)
+            return (s, alive, ret, length), None
+
+        zeros = jnp.zeros(cfg.eval_episodes)
+        carry = (s0, jnp.ones(cfg.eval_episodes, bool), zeros, zeros.astype(jnp.int32))
+        (_, _, ret, length), _ = jax.lax.scan(step, carry, jax.random.split(k_act, env.episode_length))
+        return ret, length
+
+    return Trainer(init=init, warmup=warmup, train_chunk=train_chunk, train=train,
+                   evaluate=evaluate, agent=agent, env=env, cfg=cfg)

@@ -1,0 +1,96 @@
+"""Specifications of the flow math: sampling, targets and the MeanFlow JVP."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fpmd_mjx import flows
+
+
+def test_flow_matching_loss_is_zero_for_exact_velocity_of_straight_line():
+    # Target a1 is a fixed point: the exact velocity field of the straight-line flow
+    # from a0 to a1 is v(a_t, t) = (a1 - a_t) / (1 - t), which equals a1 - a0 on the path.
+    key = jax.random.PRNGKey(0)
+    a0 = jax.random.normal(key, (64, 3))
+    a1 = jnp.broadcast_to(jnp.array([0.3, -0.5, 0.9]), a0.shape)
+    t = jax.random.uniform(jax.random.PRNGKey(1), (64,), maxval=0.99)
+    a_t, target = flows.flow_matching_pair(a0, a1, t)
+    v = (a1 - a_t) / (1.0 - t[:, None])
+    assert float(jnp.max(jnp.sum((v - target) ** 2, -1))) < 1e-9
+
+
+def test_one_step_euler_is_exact_for_zero_variance_target():
+    # Prop. 2: with var(a1 | s) = 0 the marginal velocity field is (a* - a_t) / (1 - t),
+    # so the 1-step sample a0 + v(a0, 0) lands exactly on a*.
+    a_star = jnp.array([0.25, -0.75])
+    v_fn = lambda a, t: (a_star - a) / (1.0 - t[..., None])
+    a0 = jax.random.normal(jax.random.PRNGKey(2), (128, 2))
+    one = flows.euler_sample(v_fn, a0, 1)
+    np.testing.assert_allclose(one, jnp.broadcast_to(a_star, one.shape), atol=1e-6)
+
+
+def test_euler_path_has_num_steps_plus_one_points_and_ends_at_sample():
+    v_fn = lambda a, t: jnp.ones_like(a)
+    a0 = jnp.zeros((5, 2))
+    path = flows.euler_sample(v_fn, a0, 4, return_path=True)
+    assert path.shape == (5, 5, 2)
+    np.testing.assert_allclose(path[-1], flows.euler_sample(v_fn, a0, 4), atol=1e-6)
+    np.testing.assert_allclose(path[-1], 1.0, atol=1e-6)
+
+
+def _toy_u(x, r, t):
+    # A smooth nonlinear average-velocity field to differentiate.
+    return jnp.sin(x) * (1.0 + t[..., None] ** 2) + 0.3 * r[..., None] * x**2
+
+
+def test_meanflow_target_jvp_matches_finite_differences():
+    key = jax.random.PRNGKey(3)
+    a, z = jax.random.normal(key, (2, 16, 4))
+    r, t = flows.sample_meanflow_times(jax.random.PRNGKey(4), (16,))
+    u, target = flows.meanflow_target(_toy_u, a, z, r, t)
+    x_t = (1 - t[:, None]) * a + t[:, None] * z
+    v = z - a
+    eps = 1e-3  # central differences along the tangent (v, 0, 1)
+    dudt = (_toy_u(x_t + eps * v, r, t + eps) - _toy_u(x_t - eps * v, r, t - eps)) / (2 * eps)
+    np.testing.assert_allclose(u, _toy_u(x_t, r, t), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(target, v - (t - r)[:, None] * dudt, rtol=2e-3, atol=2e-3)
+
+
+def test_meanflow_target_carries_no_gradient():
+    a, z = jnp.ones((2, 3)), jnp.zeros((2, 3))
+    r, t = jnp.array([0.1, 0.2]), jnp.array([0.5, 0.9])
+
+    def target_sum(scale):
+        return flows.meanflow_target(lambda x, r_, t_: scale * _toy_u(x, r_, t_), a, z, r, t)[1].sum()
+
+    assert float(jax.grad(target_sum)(1.5)) == 0.0
+
+
+def test_meanflow_times_are_ordered_and_distinct():
+    r, t = flows.sample_meanflow_times(jax.random.PRNGKey(5), (10_000,))
+    assert bool(jnp.all(r <= t)) and bool(jnp.all(t - r > 0))
+    assert 0.0 <= float(r.min()) and float(t.max()) <= 1.0
+
+
+def test_meanflow_one_step_sample_is_exact_for_exact_average_velocity():
+    # For a zero-variance target a*, x_t = (1 - t) a* + t z, so the exact average
+    # velocity over [0, 1] at x_1 = z is z - a*, and one step returns a*.
+    a_star = jnp.array([0.5, -0.2, 0.1])
+    u_fn = lambda x, r, t: (x - a_star) / t[..., None]
+    z = jax.random.normal(jax.random.PRNGKey(6), (32, 3))
+    np.testing.assert_allclose(flows.meanflow_sample(u_fn, z), jnp.broadcast_to(a_star, z.shape), atol=1e-6)
+    np.testing.assert_allclose(flows.meanflow_sample(u_fn, z, 4), jnp.broadcast_to(a_star, z.shape), atol=1e-5)
+
+
+def test_ddpm_sampler_recovers_a_point_target_with_the_exact_noise_predictor():
+    K = 20
+    _, _, abars = flows.ddpm_schedule(K)
+    a_star = jnp.array([0.4, -0.6])
+
+    def eps_fn(x, t):  # exact eps for a point mass at a_star
+        k = jnp.round(t * K).astype(jnp.int32) - 1
+        ab = abars[k][..., None]
+        return (x - jnp.sqrt(ab) * a_star) / jnp.sqrt(1 - ab)
+
+    x_K = jax.random.normal(jax.random.PRNGKey(7), (16, 2))
+    out = flows.ddpm_sample(eps_fn, jax.random.PRNGKey(8), x_K, K)
+    np.testing.assert_allclose(out, jnp.broadcast_to(a_star, out.shape), atol=1e-4)
