@@ -1,0 +1,223 @@
+"""The CLI's training loop: compiled chunks of ``make_train`` between progress,
+evaluation, logging and checkpoints (``scripts/train.py`` is a thin shell over ``run``).
+
+Several seeds train in one program (``jax.vmap`` over the chunk); each seed writes
+its own run directory ``OUT/seed_<k>/`` (``OUT/`` itself when there is one seed).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fpmd_mjx.checkpoint import RunCheckpointer
+from fpmd_mjx.train import make_train
+
+LOSS_KEYS = ("critic_loss", "actor_loss", "q_mean")
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced NaN/inf in a loss (message names the quantity and step)."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    env_steps: int
+    eval_returns: list  # latest MJX eval return per seed (NFE = agent.eval_nfe)
+    best_returns: list
+    run_dirs: list
+    interrupted: bool = False
+
+
+def _seed_dirs(out: str, num_seeds: int) -> list[str]:
+    return [out] if num_seeds == 1 else [os.path.join(out, f"seed_{k}") for k in range(num_seeds)]
+
+
+def _index(tree, k):
+    return jax.tree.map(lambda x: x[k], tree)
+
+
+def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int):
+    """(name, env_step) of the first non-finite loss in a chunk's metrics, each (seeds, iters), or None."""
+    for name in LOSS_KEYS:
+        bad = ~np.isfinite(np.asarray(metrics[name])).reshape(-1, np.shape(metrics[name])[-1])
+        if bad.any():
+            return name, (start_iter + int(np.argmax(bad.any(axis=0))) + 1) * num_envs
+    return None
+
+
+class _Logger:
+    """CSV + TensorBoard per seed."""
+
+    FIELDS = ("env_steps", "wall_s", "steps_per_s", "eval_return", "eval_return_nfe_k", "train_episode_return",
+              "critic_loss", "actor_loss", "q_mean", "noise_std")
+
+    def __init__(self, run_dir: str, resume: bool):
+        os.makedirs(run_dir, exist_ok=True)
+        path = os.path.join(run_dir, "metrics.csv")
+        new = not (resume and os.path.exists(path))
+        self.f = open(path, "w" if new else "a", newline="")
+        self.w = csv.DictWriter(self.f, fieldnames=self.FIELDS)
+        if new:
+            self.w.writeheader()
+        try:
+            from tensorboardX import SummaryWriter
+            self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
+        except ImportError:  # tensorboardX is a dependency; stay usable without it
+            self.tb = None
+
+    def log(self, row: dict) -> None:
+        self.w.writerow({k: row.get(k, "") for k in self.FIELDS})
+        self.f.flush()
+        if self.tb:
+            for k, v in row.items():
+                if k != "env_steps" and isinstance(v, (int, float)) and math.isfinite(v):
+                    self.tb.add_scalar(k, v, row["env_steps"])
+            self.tb.flush()
+
+    def close(self):
+        self.f.close()
+        if self.tb:
+            self.tb.close()
+
+
+def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool = True) -> RunResult:
+    """Train ``cfg`` for ``cfg.total_steps`` env steps, ``num_seeds`` seeds in one program.
+
+    Seeds are ``cfg.seed .. cfg.seed + num_seeds - 1``. Raises ``NonFiniteLoss`` (after
+    keeping the last good checkpoint) when a loss turns NaN/inf.
+    """
+    trainer = make_train(cfg)
+    agent = trainer.agent
+    dirs = _seed_dirs(out, num_seeds)
+    os.makedirs(out, exist_ok=True)
+    ckpts = [RunCheckpointer(d, cfg.keep_checkpoints) for d in dirs]
+    loggers = [_Logger(d, resume) for d in dirs]
+    keys = jnp.stack([jax.random.PRNGKey(cfg.seed + k) for k in range(num_seeds)])
+
+    init = jax.jit(jax.vmap(trainer.init))
+    warmup = jax.jit(jax.vmap(lambda s: trainer.warmup(s)[0]))
+    chunk = jax.jit(jax.vmap(trainer.train_chunk))
+    nfes = sorted({agent.eval_nfe, cfg.flow_steps} if cfg.algo == "fpmd_r" else {agent.eval_nfe})
+    evaluate = {n: jax.jit(jax.vmap(lambda p, k, n=n: trainer.evaluate(p, k, n))) for n in nfes}
+
+    best = [-math.inf] * num_seeds
+    latest = [float("nan")] * num_seeds
+    meta_base = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo, "config": cfg.to_dict(),
+                 "num_seeds": num_seeds}
+    if resume:
+        template = jax.eval_shape(init, keys)
+        parts = [c.restore_state(_index(template, k)) for k, c in enumerate(ckpts)]
+        state = jax.tree.map(lambda *xs: jnp.stack(xs), *[p[0] for p in parts])
+        best = [p[1].get("best_eval_return", -math.inf) for p in parts]
+    else:
+        state = warmup(init(keys))
+    steps = lambda: int(np.asarray(state.iteration)[0]) * cfg.num_envs  # noqa: E731
+
+    def evaluate_all():
+        params = agent.policy_params(state.agent)
+        ekeys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(10_000 + cfg.seed + k), steps())
+                           for k in range(num_seeds)])
+        return {n: np.asarray(evaluate[n](params, ekeys)[0]).mean(axis=1) for n in nfes}
+
+    def save(k, step, evals, periodic):
+        meta = {**meta_base, "seed": cfg.seed + k, "env_steps": step, "eval_return": latest[k],
+                "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
+                "eval_returns_by_nfe": {str(n): float(evals[n][k]) for n in evals} if evals else {}}
+        pol = _index(agent.policy_params(state.agent), k)
+        if periodic:
+            ckpts[k].save(step, _index(state, k), pol, meta)
+        if evals and latest[k] >= best[k]:
+            best[k] = latest[k]
+            ckpts[k].save_best(step, pol, {**meta, "best_eval_return": best[k]})
+
+    bar = _progress_bar(cfg.total_steps, steps(), progress)
+    next_eval = (steps() // cfg.eval_every + 1) * cfg.eval_every if resume else steps()
+    next_ckpt = (steps() // cfg.checkpoint_every + 1) * cfg.checkpoint_every if resume else steps()
+    t_last, interrupted = time.time(), False
+    try:
+        while True:
+            step = steps()
+            evals = None
+            if step >= next_eval or step >= cfg.total_steps:
+                evals = evaluate_all()
+                latest = [float(v) for v in evals[agent.eval_nfe]]
+                next_eval = step + cfg.eval_every
+                _log_eval(loggers, step, evals, agent.eval_nfe)
+            if evals is not None or step >= next_ckpt or step >= cfg.total_steps:
+                periodic = step >= next_ckpt or step >= cfg.total_steps
+                for k in range(num_seeds):
+                    save(k, step, evals, periodic)
+                if periodic:
+                    next_ckpt = step + cfg.checkpoint_every
+            if step >= cfg.total_steps:
+                break
+            start_iter = int(np.asarray(state.iteration)[0])
+            new_state, m = chunk(state)
+            m = jax.device_get(m)
+            bad = _first_nonfinite(m, start_iter, cfg.num_envs)
+            if bad:
+                raise NonFiniteLoss(f"non-finite {bad[0]} at env step {bad[1]}; kept the last good checkpoint "
+                                    f"in {os.path.join(dirs[0], 'checkpoints')}")
+            state = new_state
+            now = time.time()
+            rate = (steps() - step) / max(now - t_last, 1e-9)
+            t_last = now
+            _log_chunk(loggers, steps(), rate, m)
+            bar.update(steps() - step)
+            bar.set_postfix(eval=f"{np.mean(latest):.1f}", best=f"{np.mean(best):.1f}")
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"\ninterrupted at env step {steps()}; last checkpoint: "
+              f"{ckpts[0].latest_step()} in {os.path.join(dirs[0], 'checkpoints')} (continue with --resume)")
+    finally:
+        bar.close()
+        for c in ckpts:
+            c.close()
+        for lg in loggers:
+            lg.close()
+    return RunResult(env_steps=steps(), eval_returns=latest, best_returns=best, run_dirs=dirs,
+                     interrupted=interrupted)
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", unit_scale=True, disable=not enabled,
+                dynamic_ncols=True, desc="env steps")
+
+
+def _log_chunk(loggers, step, rate, m):
+    for k, lg in enumerate(loggers):
+        row = {"env_steps": step, "wall_s": time.time(), "steps_per_s": rate}
+        for name in ("critic_loss", "actor_loss", "q_mean", "noise_std"):
+            if name in m:
+                row[name] = float(np.mean(m[name][k]))
+        ret = np.asarray(m["episode_return"][k])
+        if np.isfinite(ret).any():
+            row["train_episode_return"] = float(np.nanmean(ret))
+        lg.log(row)
+
+
+def _log_eval(loggers, step, evals, eval_nfe):
+    for k, lg in enumerate(loggers):
+        row = {"env_steps": step, "wall_s": time.time(), "eval_return": float(evals[eval_nfe][k])}
+        other = [n for n in evals if n != eval_nfe]
+        if other:
+            row["eval_return_nfe_k"] = float(evals[other[0]][k])
+        lg.log(row)
+
+
+def save_run_info(out: str, cfg, num_seeds: int) -> None:
+    """``OUT/run.json``: the config and seeds, for humans and for --resume checks."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "run.json"), "w") as f:
+        json.dump({"config": cfg.to_dict(), "num_seeds": num_seeds}, f, indent=2)

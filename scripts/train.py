@@ -1,0 +1,95 @@
+"""Train FPMD-R / FPMD-M (or a baseline) on an MJX port of a Gymnasium MuJoCo v4 task.
+
+    python scripts/train.py --env ant --algo fpmd_m
+    python scripts/train.py --env hopper --algo fpmd_r --steps 300000 --num-seeds 2 --out runs/hopper
+    python scripts/train.py --env hopper --algo fpmd_r --out runs/hopper --resume
+    python scripts/train.py --env ant --algo fpmd_r --set num_envs=64 --set updates_per_step=8
+
+Writes OUT/metrics.csv, OUT/tb/ (TensorBoard) and orbax checkpoints under
+OUT/checkpoints/ and OUT/best/ (OUT/seed_<k>/... with several seeds); replay one in
+Gymnasium with ``python validation/gym_eval.py OUT``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="inverted_pendulum", help="task name or Gymnasium id (e.g. ant, Hopper-v4)")
+    p.add_argument("--algo", default="fpmd_r", help="fpmd_r, fpmd_m, sac or dpmd")
+    p.add_argument("--seed", type=int, default=None, help="first seed (default: config's seed, 0)")
+    p.add_argument("--steps", type=int, default=None, help="total env steps (default: the config's)")
+    p.add_argument("--num-seeds", type=int, default=1, help="seeds trained in one program (vmap)")
+    p.add_argument("--out", default=None, help="run directory (default runs/<env>-<algo>)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's newest checkpoint")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set actor_lr=1e-4 (repeatable)")
+    p.add_argument("--config-dir", default=None, help="directory of <algo>.yaml files (default: configs/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore")
+    from fpmd_mjx.config import CONFIG_DIR, ConfigError, load_config, parse_overrides
+
+    try:
+        overrides = parse_overrides(args.set)
+        if args.steps is not None:
+            overrides["total_steps"] = args.steps
+        if args.seed is not None:
+            overrides["seed"] = args.seed
+        if args.num_seeds < 1:
+            raise ConfigError(f"--num-seeds must be >= 1, got {args.num_seeds}")
+        cfg = load_config(args.algo, args.env, overrides, args.config_dir or CONFIG_DIR)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = args.out or os.path.join("runs", f"{cfg.env}-{cfg.algo}")
+    run_file = os.path.join(out, "run.json")
+    if args.resume:
+        if not os.path.exists(run_file):
+            print(f"error: --resume: {out!r} holds no run to resume (no run.json)", file=sys.stderr)
+            return 2
+        with open(run_file) as f:
+            saved = json.load(f)
+        diff = sorted(k for k, v in cfg.to_dict().items()
+                      if k != "total_steps" and saved["config"].get(k) != v)
+        if diff or saved["num_seeds"] != args.num_seeds:
+            print(f"error: --resume: options differ from the saved run in {diff or ['num_seeds']}; "
+                  f"pass the same --env/--algo/--set/--num-seeds", file=sys.stderr)
+            return 2
+    elif os.path.exists(run_file):
+        print(f"error: {out!r} already holds a run; use --resume or another --out", file=sys.stderr)
+        return 2
+
+    from fpmd_mjx.jax_setup import enable_compilation_cache
+    from fpmd_mjx.runner import NonFiniteLoss, run, save_run_info
+
+    enable_compilation_cache()
+    import jax
+
+    print(f"training {cfg.algo} on {cfg.env} for {cfg.total_steps} env steps, {args.num_seeds} seed(s), "
+          f"{cfg.num_envs} envs x {cfg.updates_per_step} updates/step on {jax.devices()[0].platform}; out: {out}")
+    save_run_info(out, cfg, args.num_seeds)
+    try:
+        res = run(cfg, out, num_seeds=args.num_seeds, resume=args.resume, progress=not args.no_progress)
+    except NonFiniteLoss as e:
+        print(f"error: training stopped: {e}", file=sys.stderr)
+        return 3
+    print(f"done: {res.env_steps} env steps; MJX eval return (NFE={1 if cfg.algo != 'dpmd' else cfg.flow_steps}) "
+          f"per seed: {[round(r, 1) for r in res.eval_returns]}, best: {[round(r, 1) for r in res.best_returns]}")
+    print(f"checkpoints: {', '.join(res.run_dirs)}  (replay: python validation/gym_eval.py {out})")
+    return 130 if res.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

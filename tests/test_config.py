@@ -1,0 +1,60 @@
+"""Specifications of the typed config: YAML defaults, task blocks, CLI overrides, errors."""
+import dataclasses
+
+import pytest
+
+from fpmd_mjx.config import Config, ConfigError, load_config, parse_overrides
+
+
+def test_paper_defaults_load_for_both_variants():
+    r = load_config("fpmd_r", "Hopper-v4")
+    m = load_config("fpmd_m", "hopper")
+    assert r.env == m.env == "hopper"
+    assert (r.flow_steps, r.eval_flow_steps, m.flow_steps) == (20, 1, 1)
+    for c in (r, m):
+        assert c.hidden_sizes == (256, 256, 256) and c.activation == "mish"
+        assert (c.num_envs, c.updates_per_step, c.warmup_steps) == (5, 1, 30_000)
+        assert (c.reward_scale, c.num_particles, c.batch_size, c.weighting) == (0.2, 32, 256, "paper")
+
+
+def test_task_block_overrides_defaults():
+    assert load_config("fpmd_r", "humanoid").total_steps == 5_000_000
+    assert load_config("fpmd_r", "ant").total_steps == 1_000_000
+
+
+def test_cli_overrides_are_coerced_to_field_types():
+    cfg = load_config("fpmd_m", "ant", parse_overrides(["actor_lr=1e-4", "num_envs=64",
+                                                         "hidden_sizes=[64, 64]", "lam_follows_alpha=false"]))
+    assert cfg.actor_lr == 1e-4 and cfg.num_envs == 64
+    assert cfg.hidden_sizes == (64, 64) and cfg.lam_follows_alpha is False
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().gamma = 0.5
+
+
+@pytest.mark.parametrize("overrides, words", [
+    ({"lr": "3e-4"}, ["unknown config key 'lr'", "actor_lr"]),
+    ({"num_envs": "0"}, ["num_envs must be > 0"]),
+    ({"num_envs": "two"}, ["bad value 'two' for num_envs"]),
+    ({"weighting": "softmax"}, ["unknown weighting 'softmax'", "paper, authors"]),
+    ({"gamma": "1.5"}, ["gamma"]),
+])
+def test_bad_overrides_give_one_line_errors_naming_the_value(overrides, words):
+    with pytest.raises(ConfigError) as e:
+        load_config("fpmd_r", "ant", overrides)
+    msg = str(e.value)
+    assert "\n" not in msg and all(w in msg for w in words)
+
+
+def test_unknown_algo_and_task_name_the_valid_choices():
+    with pytest.raises(ConfigError, match="valid algos: fpmd_r, fpmd_m"):
+        load_config("td3", "ant")
+    with pytest.raises(ConfigError, match="valid tasks: ant"):
+        load_config("fpmd_r", "cartpole")
+
+
+def test_override_without_equals_sign_is_rejected():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["actor_lr"])
