@@ -1,0 +1,311 @@
+"""Replay fpmd_mjx checkpoints in the real Gymnasium v4 environments (C MuJoCo).
+
+    python validation/gym_eval.py runs/hopper                      # newest + best checkpoint
+    python validation/gym_eval.py runs/hopper/best --episodes 20 --nfe 1,2,5,20
+    python validation/gym_eval.py runs/ip --json ip.json --check 0.1 --render ip.gif
+
+Everything comes from the checkpoint's metadata (task, algorithm, config); the
+policy is the checkpoint's own ``trainer.agent.sample`` (jitted, batch of one,
+float32 observations) and acts with one network evaluation per action unless
+``--nfe`` says otherwise.  Episode ``i`` resets with ``seed + i``; the policy key
+of step ``t`` is ``fold_in(fold_in(PRNGKey(seed), i), t)``, so a run is repeatable.
+
+The MJX column is the return recorded in the checkpoint at the same NFE
+(``meta["eval_returns_by_nfe"]``); if the checkpoint holds none for that NFE, or
+with ``--mjx-eval``, it is recomputed with ``trainer.evaluate`` on the same
+parameters over ``--episodes`` MJX episodes.  rel gap = |gym - mjx| / max(|mjx|, 1).
+
+Exit status: 0 ok, 1 ``--check`` failed, 2 bad input (one ``error:`` line on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+VIDEO_EXTS = (".gif", ".mp4")
+RENDER_SIZE = (320, 240)  # width, height of --render frames
+
+
+class EvalError(Exception):
+    """Bad input, reported as one ``error:`` line and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise EvalError(message)
+
+
+def parse_nfe(text: str) -> list[int]:
+    """``"1,2,5"`` -> [1, 2, 5]; EvalError for anything but positive integers."""
+    try:
+        nfes = [int(p) for p in text.split(",")]
+    except ValueError:
+        nfes = []
+    if not nfes or min(nfes) < 1:
+        raise EvalError(f"--nfe must be positive integers separated by commas (e.g. 1 or 1,2,5), got {text!r}")
+    return list(dict.fromkeys(nfes))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", help="checkpoint step dir, checkpoints/ or best/, a run dir, or a dir of runs")
+    p.add_argument("--episodes", type=int, default=10, help="Gymnasium episodes per checkpoint and NFE")
+    p.add_argument("--seed", type=int, default=0, help="episode i resets with seed+i; policy key PRNGKey(seed)")
+    p.add_argument("--nfe", default="1", help="network evaluations per action; a list 1,2,5,20 sweeps")
+    p.add_argument("--mjx-eval", action="store_true",
+                   help="recompute the MJX return with trainer.evaluate over --episodes episodes")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the rows and aggregate as JSON")
+    p.add_argument("--check", type=float, default=None, metavar="TOL",
+                   help="exit 1 if any relative gap |gym - mjx| / max(|mjx|, 1) exceeds TOL")
+    p.add_argument("--render", default=None, metavar="OUT.gif|OUT.mp4",
+                   help="video of the first episode (.mp4 needs imageio-ffmpeg; .gif works with pillow)")
+    args = p.parse_args(argv)
+    args.nfe = parse_nfe(args.nfe)
+    if args.episodes < 1:
+        raise EvalError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.render and not args.render.lower().endswith(VIDEO_EXTS):
+        raise EvalError(f"--render must name a .gif or .mp4 file, got {args.render!r}")
+    return args
+
+
+def _pick_gl_backend() -> None:
+    """Set MUJOCO_GL to the first offscreen backend (egl, osmesa) that renders here.
+
+    Probed in a subprocess because the choice is fixed when mujoco is imported;
+    does nothing if MUJOCO_GL is set or mujoco is already imported (e.g. tests).
+    """
+    if "MUJOCO_GL" in os.environ or "mujoco" in sys.modules:
+        return
+    import subprocess
+
+    probe = ("import mujoco; m = mujoco.MjModel.from_xml_string('<mujoco/>'); "
+             "mujoco.Renderer(m, 16, 16).render()")
+    for backend in ("egl", "osmesa"):
+        env = {**os.environ, "MUJOCO_GL": backend}
+        ok = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=120).returncode == 0
+        if ok:
+            os.environ["MUJOCO_GL"] = backend
+            return
+
+
+def load_checkpoints(path: str) -> list[tuple]:
+    """``[(step_dir, cfg, trainer, params, meta)]`` for every checkpoint under ``path``."""
+    from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints, load_policy
+
+    try:
+        return [(d, *load_policy(d)) for d in find_checkpoints(path)]
+    except CheckpointError as e:
+        raise EvalError(str(e)) from None
+
+
+def build_gym_env(task: str, render: bool):
+    """The Gymnasium v4 env of ``task``; EvalError if this install cannot build it."""
+    from fpmd_mjx.envs.gym_reference import make_gym_env
+
+    kwargs = dict(render_mode="rgb_array", width=RENDER_SIZE[0], height=RENDER_SIZE[1]) if render else {}
+    try:
+        return make_gym_env(task, **kwargs)
+    except Exception as e:  # noqa: BLE001 - gymnasium raises many kinds (DependencyNotInstalled, ImportError, ...)
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EvalError(f"cannot build the Gymnasium env for task {task!r} on this install: {msg}") from None
+
+
+def check_spaces(gym_env, trainer) -> None:
+    """The Gymnasium env must match the MJX port's observation size and action range."""
+    env = trainer.env
+    obs_shape, act = gym_env.observation_space.shape, gym_env.action_space
+    if obs_shape != (env.observation_size,) or act.shape != (env.action_size,):
+        raise EvalError(f"{trainer.cfg.env}: Gymnasium obs/action shapes {obs_shape}/{act.shape} differ from "
+                        f"the MJX port's ({env.observation_size},)/({env.action_size},)")
+    if not (np.allclose(act.low, env.action_low) and np.allclose(act.high, env.action_high)):
+        raise EvalError(f"{trainer.cfg.env}: Gymnasium action range differs from the MJX port's")
+
+
+def make_act(trainer, nfe: int):
+    """jitted ``(params, obs (1, d) f32, episode_key, t) -> action (1, act_dim)`` in the actuator range.
+
+    One call per action: ``trainer.agent.sample`` with key ``fold_in(episode_key, t)``
+    and ``_scale_action`` to the actuator range.
+    """
+    import jax
+
+    from fpmd_mjx.train import _scale_action
+
+    def act(params, obs, key, t):
+        return _scale_action(trainer.env, trainer.agent.sample(params, obs, jax.random.fold_in(key, t), nfe))
+
+    return jax.jit(act)
+
+
+def run_episodes(gym_env, act, params, episodes: int, seed: int, frames: list | None = None) -> dict:
+    """Roll ``episodes`` episodes to termination or truncation.
+
+    Returns ``{"returns", "lengths", "infer_ms"}``: per-episode returns and lengths
+    and the median wall time of one jitted policy call (incl. block_until_ready).
+    ``frames``, if given, collects rgb frames of episode 0 (cleared if rendering fails).
+    """
+    import jax
+
+    base = jax.random.PRNGKey(seed)
+    obs_dim = gym_env.observation_space.shape[0]
+    act(params, np.zeros((1, obs_dim), np.float32), base, 0).block_until_ready()  # compile (warm-up)
+    returns, lengths, times = [], [], []
+    for i in range(episodes):
+        key = jax.random.fold_in(base, i)
+        obs, _ = gym_env.reset(seed=seed + i)
+        render = frames is not None and i == 0 and _grab(gym_env, frames)
+        ret, t, done = 0.0, 0, False
+        while not done:
+            tic = time.perf_counter()
+            a = act(params, np.asarray(obs, np.float32)[None], key, t).block_until_ready()
+            times.append(time.perf_counter() - tic)
+            obs, reward, terminated, truncated, _ = gym_env.step(np.asarray(a[0], np.float64))
+            ret, t, done = ret + float(reward), t + 1, terminated or truncated
+            render = render and _grab(gym_env, frames)
+        returns.append(ret)
+        lengths.append(t)
+    return {"returns": returns, "lengths": lengths, "infer_ms": 1e3 * float(np.median(times))}
+
+
+def _grab(gym_env, frames: list) -> bool:
+    """Append one rendered frame; on the first GL failure say so once and stop rendering."""
+    try:
+        frames.append(gym_env.render())
+        return True
+    except Exception as e:  # noqa: BLE001 - GL backends fail in many ways
+        frames.clear()
+        print(f"note: no working OpenGL backend for --render (MUJOCO_GL={os.environ.get('MUJOCO_GL', 'unset')}: "
+              f"{type(e).__name__}); tried egl and osmesa; continuing without the video", file=sys.stderr)
+        return False
+
+
+def write_video(path: str, frames: list, fps: float) -> None:
+    import imageio.v2 as imageio
+
+    if not frames:
+        return
+    try:
+        if path.lower().endswith(".gif"):
+            imageio.mimsave(path, frames, duration=1000.0 / fps, loop=0)
+        else:
+            imageio.mimsave(path, frames, fps=fps)
+        print(f"wrote {path} ({len(frames)} frames)", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001
+        print(f"note: could not write {path} ({type(e).__name__}); .mp4 needs imageio-ffmpeg "
+              "(pip install imageio-ffmpeg), .gif works with pillow", file=sys.stderr)
+
+
+def mjx_reference(cfg, params, meta: dict, nfe: int, episodes: int, seed: int, recompute: bool) -> tuple:
+    """``(mjx_return, source, mjx_episodes)`` at ``nfe``: from meta, else ``trainer.evaluate``."""
+    recorded = meta.get("eval_returns_by_nfe", {}).get(str(nfe))
+    if recorded is None and nfe == meta.get("eval_nfe"):
+        recorded = meta.get("eval_return")
+    if recorded is not None and not recompute:
+        return float(recorded), "meta", cfg.eval_episodes
+    import jax
+
+    from fpmd_mjx.config import from_dict
+    from fpmd_mjx.train import make_train
+
+    trainer = make_train(from_dict({**cfg.to_dict(), "eval_episodes": episodes}))
+    returns, _ = jax.jit(trainer.evaluate, static_argnums=2)(params, jax.random.PRNGKey(seed), nfe)
+    return float(np.mean(returns)), "evaluate", episodes
+
+
+def _label(step_dir: str, root: str) -> str:
+    """Short name of a checkpoint relative to the path given, e.g. ``seed_1/best/20000``."""
+    rel = os.path.relpath(step_dir, root)
+    return os.path.basename(step_dir.rstrip("/")) if rel == "." else rel
+
+
+def evaluate_checkpoint(ckpt: tuple, args, label: str, frames: list | None) -> list[dict]:
+    """One row per NFE for one loaded checkpoint."""
+    step_dir, cfg, trainer, params, meta = ckpt
+    gym_env = build_gym_env(cfg.env, render=frames is not None)
+    check_spaces(gym_env, trainer)
+    rows = []
+    for j, nfe in enumerate(args.nfe):
+        res = run_episodes(gym_env, make_act(trainer, nfe), params, args.episodes, args.seed,
+                           frames if j == 0 else None)
+        if frames is not None and j == 0 and args.render:
+            write_video(args.render, frames, gym_env.metadata.get("render_fps", 30))
+        mjx, source, mjx_eps = mjx_reference(cfg, params, meta, nfe, args.episodes, args.seed, args.mjx_eval)
+        gym = float(np.mean(res["returns"]))
+        rows.append({
+            "checkpoint": label, "path": os.path.abspath(step_dir), "task": cfg.env, "gym_id": meta.get("gym_id"),
+            "algo": cfg.algo, "seed": meta.get("seed"), "env_steps": meta.get("env_steps"), "nfe": nfe,
+            "episodes": args.episodes, "gym_return_mean": gym, "gym_return_std": float(np.std(res["returns"])),
+            "gym_returns": res["returns"], "episode_length_mean": float(np.mean(res["lengths"])),
+            "mjx_return": mjx, "mjx_source": source, "mjx_episodes": mjx_eps, "abs_gap": abs(gym - mjx),
+            "rel_gap": abs(gym - mjx) / max(abs(mjx), 1.0), "infer_ms_median": res["infer_ms"]})
+    gym_env.close()
+    return rows
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """Per NFE, the mean over checkpoints of the numeric columns."""
+    keys = ("gym_return_mean", "gym_return_std", "episode_length_mean", "mjx_return", "abs_gap", "rel_gap",
+            "infer_ms_median")
+    out = []
+    for nfe in dict.fromkeys(r["nfe"] for r in rows):
+        sel = [r for r in rows if r["nfe"] == nfe]
+        out.append({"checkpoint": f"mean of {len(sel)}", "nfe": nfe, "task": sel[0]["task"], "algo": sel[0]["algo"],
+                    **{k: float(np.mean([r[k] for r in sel])) for k in keys}})
+    return out
+
+
+def format_table(rows: list[dict], agg: list[dict]) -> str:
+    head = (f"{'checkpoint':<24s} {'task':<18s} {'algo':<7s} {'seed':>4s} {'steps':>8s} {'nfe':>3s} "
+            f"{'gym return':>19s} {'len':>7s} {'mjx return':>10s} {'src':>4s} {'|gap|':>8s} {'rel':>6s} {'ms/act':>6s}")
+    lines = [head, "-" * len(head)]
+    for r in rows + (agg if len(rows) > len({r["nfe"] for r in rows}) else []):
+        lines.append(
+            f"{r['checkpoint'][-24:]:<24s} {r['task']:<18s} {r['algo']:<7s} {str(r.get('seed', '')):>4s} "
+            f"{str(r.get('env_steps', '')):>8s} {r['nfe']:>3d} "
+            f"{r['gym_return_mean']:>9.2f} ± {r['gym_return_std']:<7.2f} {r['episode_length_mean']:>7.1f} "
+            f"{r['mjx_return']:>10.2f} {r.get('mjx_source', '')[:4]:>4s} {r['abs_gap']:>8.2f} {r['rel_gap']:>6.3f} "
+            f"{r['infer_ms_median']:>6.3f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    try:
+        args = parse_args(argv)
+        if args.render:
+            _pick_gl_backend()
+        from fpmd_mjx.jax_setup import enable_compilation_cache
+
+        enable_compilation_cache()
+        ckpts = load_checkpoints(args.path)
+        rows = []
+        for k, ckpt in enumerate(ckpts):
+            frames = [] if (args.render and k == 0) else None
+            rows += evaluate_checkpoint(ckpt, args, _label(ckpt[0], args.path), frames)
+    except EvalError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    agg = aggregate(rows)
+    print(format_table(rows, agg))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "aggregate": agg, "episodes": args.episodes, "seed": args.seed}, f, indent=1)
+    if args.check is not None:
+        bad = [r for r in rows if not r["rel_gap"] <= args.check]
+        if bad:
+            worst = max(bad, key=lambda r: r["rel_gap"])
+            print(f"check failed: {len(bad)} of {len(rows)} rows have relative gap > {args.check} "
+                  f"(worst {worst['rel_gap']:.3f}: {worst['checkpoint']} nfe={worst['nfe']})", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
