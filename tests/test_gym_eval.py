@@ -1,0 +1,164 @@
+"""Specifications of validation/gym_eval.py: MJX-vs-Gymnasium agreement, CLI, bad input."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from fpmd_mjx.checkpoint import find_checkpoints, load_policy, read_meta
+from fpmd_mjx.runner import run
+from tests.tiny import tiny_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
+import gym_eval  # noqa: E402
+from parity import TOLERANCES  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "validation", "gym_eval.py")
+EPISODES = 16
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A warm-up-only InvertedPendulum run: its checkpoint's meta holds the MJX return of
+    exactly the saved parameters over EPISODES episodes at NFE 1 and 2."""
+    out = str(tmp_path_factory.mktemp("ip"))
+    with pytest.MonkeyPatch.context() as mp:
+        _skip_zero_size_state_leaves(mp)
+        run(tiny_config(total_steps=64, eval_episodes=EPISODES), out, progress=False)
+    return find_checkpoints(out)[0]
+
+
+def _skip_zero_size_state_leaves(mp):
+    """TEMPORARY (reported to the trainer owner): orbax refuses zero-size arrays, and
+    InvertedPendulum's TrainState holds one (``pipeline_state.act``, no activations), so
+    ``RunCheckpointer.save`` fails.  The harness reads only ``policy`` and ``meta``; this
+    pads such leaves in the saved ``state`` item.  Remove once checkpoint.py handles them."""
+    from fpmd_mjx import checkpoint
+
+    save = checkpoint.RunCheckpointer.save
+
+    def padded(self, step, state, policy, meta):
+        state = jax.tree.map(lambda x: np.zeros(1, np.asarray(x).dtype) if np.size(x) == 0 else x, state)
+        return save(self, step, state, policy, meta)
+    mp.setattr(checkpoint.RunCheckpointer, "save", padded)
+
+
+def _main(argv, capsys):
+    rc = gym_eval.main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_gym_return_matches_the_mjx_return_of_the_same_params(ckpt, tmp_path, capsys):
+    # Fair comparison: the checkpoint's meta return is the MJX evaluation of exactly these
+    # params, NFE 1, over EPISODES episodes; Gymnasium runs the same number of episodes.
+    # InvertedPendulum's return is its episode length, so even an untrained policy gives
+    # a meaningful comparison.  The two sides start from different random initial states,
+    # so the tolerance is statistical: 4 standard errors of a difference of two means
+    # (Gymnasium's spread as the common std) plus one step.
+    rc, out, _ = _main([ckpt, "--episodes", str(EPISODES), "--json", str(tmp_path / "r.json")], capsys)
+    assert rc == 0 and "inverted_pendulum" in out
+    (row,) = json.load(open(tmp_path / "r.json"))["rows"]
+    assert row["nfe"] == 1 and row["mjx_source"] == "meta" and row["mjx_episodes"] == EPISODES
+    assert row["mjx_return"] == read_meta(ckpt)["eval_returns_by_nfe"]["1"]
+    assert row["gym_return_mean"] == pytest.approx(row["episode_length_mean"])  # reward 1 per step
+    tol = 4 * row["gym_return_std"] * np.sqrt(2 / EPISODES) + 1.0
+    assert row["abs_gap"] <= tol, row
+    assert row["infer_ms_median"] > 0
+
+
+def test_paired_episodes_agree_step_for_step(ckpt):
+    # Oracle: MJX started from Gymnasium's own initial states, with the harness's action
+    # function and key schedule, must end each episode at the same step; the parity suite
+    # allows 1e-6 per-step reward error and no termination mismatches for this task.
+    cfg, trainer, params, _ = load_policy(ckpt)
+    env, act = trainer.env, gym_eval.make_act(trainer, 1)
+    gym_env = gym_eval.build_gym_env(cfg.env, render=False)
+    res = gym_eval.run_episodes(gym_env, act, params, episodes=6, seed=3)
+    step = jax.jit(env.step)
+    mjx_returns = []
+    for i in range(6):
+        gym_env.reset(seed=3 + i)
+        u = gym_env.unwrapped
+        s = env.state_from_qpos_qvel(u.data.qpos.copy(), u.data.qvel.copy())
+        key, ret = jax.random.fold_in(jax.random.PRNGKey(3), i), 0.0
+        for t in range(env.episode_length):
+            s = step(s, act(params, s.obs[None], key, t)[0])
+            ret += float(s.reward)
+            if s.done:
+                break
+        mjx_returns.append(ret)
+    tol = TOLERANCES["inverted_pendulum"]["reward"] * env.episode_length
+    np.testing.assert_allclose(res["returns"], mjx_returns, atol=max(tol, 1e-3))
+
+
+def test_nfe_sweep_check_and_cli(ckpt, tmp_path):
+    path = tmp_path / "sweep.json"
+    video = tmp_path / "ep.gif"
+    p = subprocess.run([sys.executable, SCRIPT, ckpt, "--episodes", "3", "--nfe", "1,2", "--json", str(path),
+                        "--check", "1e9", "--render", str(video)], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    data = json.load(open(path))
+    assert [r["nfe"] for r in data["rows"]] == [1, 2] and len(data["aggregate"]) == 2
+    assert "Traceback" not in p.stderr
+    assert video.exists() or "no working OpenGL backend" in p.stderr
+
+
+def test_check_fails_on_a_gap_beyond_the_tolerance(ckpt, capsys):
+    rc, _, err = _main([ckpt, "--episodes", "2", "--check", "-1"], capsys)
+    assert rc == 1 and err.startswith("check failed:") and err.count("\n") == 1
+
+
+def test_several_checkpoints_get_an_aggregate_row(ckpt, tmp_path, capsys):
+    for seed in ("seed_0", "seed_1"):
+        shutil.copytree(ckpt, tmp_path / seed / "best" / os.path.basename(ckpt))
+    rc, out, _ = _main([str(tmp_path), "--episodes", "2", "--json", str(tmp_path / "a.json")], capsys)
+    data = json.load(open(tmp_path / "a.json"))
+    assert rc == 0 and len(data["rows"]) == 2 and "mean of 2" in out
+    assert data["aggregate"][0]["gym_return_mean"] == data["rows"][0]["gym_return_mean"]  # same params, same seeds
+
+
+def _incompatible(ckpt, tmp_path):
+    bad = str(tmp_path / "old" / os.path.basename(ckpt))
+    shutil.copytree(ckpt, bad)
+    meta_file = os.path.join(bad, "meta", "metadata")
+    meta = json.load(open(meta_file))
+    json.dump({**meta, "format": 999}, open(meta_file, "w"))
+    return bad
+
+
+@pytest.mark.parametrize("case", ["missing", "not_a_checkpoint", "incompatible", "nfe_zero", "nfe_text",
+                                  "nfe_empty", "bad_render_ext", "no_gym_env"])
+def test_bad_input_is_one_error_line_and_exit_2(case, ckpt, tmp_path, capsys, monkeypatch):
+    argv = {"missing": [str(tmp_path / "nope")], "not_a_checkpoint": [str(tmp_path)],
+            "nfe_zero": [ckpt, "--nfe", "0"], "nfe_text": [ckpt, "--nfe", "1,x"], "nfe_empty": [ckpt, "--nfe", ""],
+            "bad_render_ext": [ckpt, "--render", "a.txt"], "no_gym_env": [ckpt]}.get(case)
+    if case == "incompatible":
+        argv = [_incompatible(ckpt, tmp_path)]
+    if case == "no_gym_env":
+        import gymnasium
+
+        def refuse(name, **kw):
+            raise gymnasium.error.DependencyNotInstalled("mujoco is not installed (simulated)")
+        monkeypatch.setattr("fpmd_mjx.envs.gym_reference.make_gym_env", refuse)
+    (tmp_path / "junk.txt").write_text("not a checkpoint")
+    rc, out, err = _main(argv, capsys)
+    assert rc == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    expected = {"missing": "does not exist", "not_a_checkpoint": "no fpmd_mjx checkpoint", "incompatible": "format 999",
+                "nfe_zero": "--nfe", "nfe_text": "--nfe", "nfe_empty": "--nfe", "bad_render_ext": "--render",
+                "no_gym_env": "cannot build the Gymnasium env"}[case]
+    assert expected in err
+
+
+def test_cli_bad_input_has_no_traceback(tmp_path):
+    p = subprocess.run([sys.executable, SCRIPT, str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")] == \
+        [f"error: checkpoint path {str(tmp_path / 'nope')!r} does not exist"]
