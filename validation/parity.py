@@ -177,16 +177,17 @@ def main(argv=None) -> int:
     enable_compilation_cache()
     names = envs.names() if args.env == "all" else [envs.canonical_name(n) for n in args.env.split(",")]
     results = []
-    for name in names:
+    for name in names:  # print and save after each task, so a long run is never lost
         results.append(compare_task(name, args.states, args.horizon, args.threshold, args.seed,
                                     args.match_options))
-        print(f"# {name}: done in {results[-1]['compile_and_run_s']:.1f} s", file=sys.stderr, flush=True)
+        print(f"# {name}: done in {results[-1]['compile_and_run_s']:.1f} s", flush=True)
+        print_table(results[-1:])
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "results": results}, f, indent=1)
     print(f"# parity: N={args.states} states, H={args.horizon}, threshold={args.threshold}, "
           f"x64={args.x64}, match_options={args.match_options}")
     print_table(results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=1)
     return 0
 
 
