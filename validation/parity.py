@@ -25,20 +25,23 @@ import time
 
 import numpy as np
 
-# Step-1 tolerances honest float32 MJX meets (abs error; see docs/tasks.md).
-# obs: max abs error of the next observation; reward: max abs error;
-# term: allowed fraction of termination-flag mismatches.
+# Step-1 tolerances honest float32 MJX meets (abs error; measured values and
+# reasons in docs/tasks.md).  obs: max abs error of the next observation over
+# the N starts; reward: max abs error; term: allowed fraction of termination
+# mismatches.  Ant's gap is the known C-vs-MJX difference at constraint-set
+# changes (contacts / joint limits), present even in float64; Humanoid's obs
+# holds forces (cfrc_ext, qfrc_actuator) of size 1e2, hence an abs 1e-1.
 TOLERANCES = {
-    "ant": dict(obs=1e-3, reward=1e-3, term=0.0),
-    "half_cheetah": dict(obs=1e-3, reward=1e-3, term=0.0),
-    "hopper": dict(obs=1e-3, reward=1e-3, term=0.0),
-    "walker2d": dict(obs=1e-3, reward=1e-3, term=0.0),
-    "humanoid": dict(obs=5e-1, reward=5e-2, term=0.0),
-    "swimmer": dict(obs=1e-3, reward=1e-3, term=0.0),
-    "reacher": dict(obs=1e-4, reward=1e-4, term=0.0),
-    "pusher": dict(obs=1e-3, reward=1e-3, term=0.0),
+    "ant": dict(obs=2.0, reward=0.1, term=0.0),
+    "half_cheetah": dict(obs=1e-3, reward=1e-4, term=0.0),
+    "hopper": dict(obs=1e-4, reward=1e-5, term=0.0),
+    "walker2d": dict(obs=1e-3, reward=1e-5, term=0.0),
+    "humanoid": dict(obs=1e-1, reward=1e-3, term=0.0),
+    "swimmer": dict(obs=1e-4, reward=1e-5, term=0.0),
+    "reacher": dict(obs=1e-4, reward=1e-5, term=0.0),
+    "pusher": dict(obs=1e-4, reward=1e-5, term=0.0),
     "inverted_pendulum": dict(obs=1e-4, reward=1e-6, term=0.0),
-    "inverted_double_pendulum": dict(obs=1e-3, reward=1e-3, term=0.0),
+    "inverted_double_pendulum": dict(obs=1e-3, reward=1e-4, term=0.0),
 }
 REPORT_STEPS = (1, 10, 50, 100, 200)
 
@@ -166,7 +169,17 @@ def main(argv=None) -> int:
                         help="apply the MJX option changes to the C model as well")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write results to this file")
+    parser.add_argument("--table-from", default=None,
+                        help="re-print the table of a saved --json file against TOLERANCES")
     args = parser.parse_args(argv)
+    if args.table_from:
+        with open(args.table_from) as f:
+            saved = json.load(f)
+        for r in saved["results"]:
+            r["tolerance"] = TOLERANCES[r["task"]]
+        print(f"# parity (from {args.table_from}): {saved['args']}")
+        print_table(saved["results"])
+        return 0
     import jax
 
     if args.x64:
