@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 import fpmd_mjx
@@ -43,7 +44,7 @@ class RunCheckpointer:
 
     def save(self, step: int, state: Any, policy: Any, meta: dict) -> None:
         self.periodic.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), policy=ocp.args.StandardSave(policy),
+            state=ocp.args.StandardSave(_fill_empty(state)), policy=ocp.args.StandardSave(policy),
             meta=ocp.args.JsonSave(_with_version(meta))), force=True)
         self.periodic.wait_until_finished()
 
@@ -61,12 +62,26 @@ class RunCheckpointer:
         if step is None:
             raise CheckpointError(f"no checkpoint to resume in {self.periodic.directory}")
         out = self.periodic.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(template), meta=ocp.args.JsonRestore()))
-        return out["state"], dict(out["meta"])
+            state=ocp.args.StandardRestore(_fill_empty(template)), meta=ocp.args.JsonRestore()))
+        state = jax.tree.map(lambda t, x: jnp.zeros(t.shape, t.dtype) if t.size == 0 else x, template, out["state"])
+        return state, dict(out["meta"])
 
     def close(self) -> None:
         self.periodic.close()
         self.best.close()
+
+
+def _fill_empty(tree: Any) -> Any:
+    """Orbax refuses zero-size arrays (e.g. ``mjx.Data.act`` of tasks without actuator
+    state): store each as a one-element placeholder; ``restore_state`` rebuilds it."""
+    def fill(x):
+        if x.size:
+            return x
+        if isinstance(x, jax.ShapeDtypeStruct):
+            return jax.ShapeDtypeStruct((1,), x.dtype)
+        return jnp.zeros((1,), x.dtype)
+
+    return jax.tree.map(fill, tree)
 
 
 def _with_version(meta: dict) -> dict:

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import os
 
+# XLA's CPU cache loader logs a harmless "machine feature" line for every cached
+# program; keep stderr readable (set before jax is first imported).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 
 def enable_compilation_cache(path: str | None = None) -> str:
     """Point JAX's persistent compilation cache at ``path`` (default

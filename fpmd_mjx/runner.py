@@ -34,6 +34,7 @@ class RunResult:
     eval_returns: list  # latest MJX eval return per seed (NFE = agent.eval_nfe)
     best_returns: list
     run_dirs: list
+    eval_nfe: int = 1
     interrupted: bool = False
 
 
@@ -114,8 +115,8 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     meta_base = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo, "config": cfg.to_dict(),
                  "num_seeds": num_seeds}
     if resume:
-        template = jax.eval_shape(init, keys)
-        parts = [c.restore_state(_index(template, k)) for k, c in enumerate(ckpts)]
+        template = jax.eval_shape(trainer.init, keys[0])
+        parts = [c.restore_state(template) for c in ckpts]
         state = jax.tree.map(lambda *xs: jnp.stack(xs), *[p[0] for p in parts])
         best = [p[1].get("best_eval_return", -math.inf) for p in parts]
     else:
@@ -185,7 +186,7 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
         for lg in loggers:
             lg.close()
     return RunResult(env_steps=steps(), eval_returns=latest, best_returns=best, run_dirs=dirs,
-                     interrupted=interrupted)
+                     eval_nfe=agent.eval_nfe, interrupted=interrupted)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

@@ -18,6 +18,7 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet XLA's cache-loader log lines
 
 
 def parse_args(argv=None):
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}", file=sys.stderr)
         return 3
-    print(f"done: {res.env_steps} env steps; MJX eval return (NFE={1 if cfg.algo != 'dpmd' else cfg.flow_steps}) "
+    print(f"done: {res.env_steps} env steps; MJX eval return (NFE={res.eval_nfe}) "
           f"per seed: {[round(r, 1) for r in res.eval_returns]}, best: {[round(r, 1) for r in res.best_returns]}")
     print(f"checkpoints: {', '.join(res.run_dirs)}  (replay: python validation/gym_eval.py {out})")
     return 130 if res.interrupted else 0

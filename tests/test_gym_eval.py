@@ -28,25 +28,8 @@ def ckpt(tmp_path_factory):
     """A warm-up-only InvertedPendulum run: its checkpoint's meta holds the MJX return of
     exactly the saved parameters over EPISODES episodes at NFE 1 and 2."""
     out = str(tmp_path_factory.mktemp("ip"))
-    with pytest.MonkeyPatch.context() as mp:
-        _skip_zero_size_state_leaves(mp)
-        run(tiny_config(total_steps=64, eval_episodes=EPISODES), out, progress=False)
+    run(tiny_config(total_steps=64, eval_episodes=EPISODES), out, progress=False)
     return find_checkpoints(out)[0]
-
-
-def _skip_zero_size_state_leaves(mp):
-    """TEMPORARY (reported to the trainer owner): orbax refuses zero-size arrays, and
-    InvertedPendulum's TrainState holds one (``pipeline_state.act``, no activations), so
-    ``RunCheckpointer.save`` fails.  The harness reads only ``policy`` and ``meta``; this
-    pads such leaves in the saved ``state`` item.  Remove once checkpoint.py handles them."""
-    from fpmd_mjx import checkpoint
-
-    save = checkpoint.RunCheckpointer.save
-
-    def padded(self, step, state, policy, meta):
-        state = jax.tree.map(lambda x: np.zeros(1, np.asarray(x).dtype) if np.size(x) == 0 else x, state)
-        return save(self, step, state, policy, meta)
-    mp.setattr(checkpoint.RunCheckpointer, "save", padded)
 
 
 def _main(argv, capsys):

@@ -5,10 +5,12 @@ import functools
 
 from fpmd_mjx.agents.base import Agent
 from fpmd_mjx.agents.fpmd import make_fpmd
+from fpmd_mjx.agents.sac import make_sac
 
 REGISTRY = {
     "fpmd_r": functools.partial(make_fpmd, variant="r"),
     "fpmd_m": functools.partial(make_fpmd, variant="m"),
+    "sac": make_sac,
 }
 
 

@@ -41,16 +41,19 @@ def q_min(net, params, obs, action):
     return net.apply(params, obs, action).min(axis=-1)
 
 
-def td_target(net, target_params, batch, next_action, cfg):
-    """y = reward_scale * r + gamma * (1 - terminated) * min_k Q_target_k(s', a'): (B,)."""
-    next_q = q_min(net, target_params, batch["next_obs"], next_action)
+def td_target(net, target_params, batch, next_action, cfg, next_bonus=0.0):
+    """y = reward_scale * r + gamma * (1 - terminated) * (min_k Q_target_k(s', a') + bonus): (B,).
+
+    ``next_bonus`` (B,) is SAC's entropy term -alpha log pi(a'|s'); 0 for FPMD/DPMD.
+    """
+    next_q = q_min(net, target_params, batch["next_obs"], next_action) + next_bonus
     y = cfg.reward_scale * batch["reward"] + cfg.gamma * (1.0 - batch["terminated"]) * next_q
     return jax.lax.stop_gradient(y)
 
 
-def critic_update(net, opt, state: CriticState, batch, next_action, cfg):
+def critic_update(net, opt, state: CriticState, batch, next_action, cfg, next_bonus=0.0):
     """One Adam step on Eq. (17) for both Q heads. Returns ``(state, metrics)``."""
-    y = td_target(net, state.target, batch, next_action, cfg)
+    y = td_target(net, state.target, batch, next_action, cfg, next_bonus)
 
     def loss_fn(params):
         q = net.apply(params, batch["obs"], batch["action"])  # (B, 2)

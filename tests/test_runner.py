@@ -1,0 +1,106 @@
+"""Specifications of the CLI loop: logs, checkpoints, resume, NaN stop, bad input."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints, load_policy, read_meta
+from fpmd_mjx.runner import NonFiniteLoss, run
+from tests.tiny import TINY, tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "scripts", "train.py")
+
+
+def _params_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("full"))
+    res = run(tiny_config(total_steps=192), out, progress=False)
+    return out, res
+
+
+def test_run_writes_metrics_checkpoints_and_best(full_run):
+    out, res = full_run
+    assert res.env_steps == 192
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rows = list(csv.DictReader(f))
+    evals = [r for r in rows if r["eval_return"]]
+    assert [int(r["env_steps"]) for r in evals] == [64, 96, 128, 160, 192]
+    assert os.path.isdir(os.path.join(out, "tb"))
+    steps = sorted(int(d) for d in os.listdir(os.path.join(out, "checkpoints")))
+    assert steps[-1] == 192 and len(steps) <= 3  # keep_checkpoints
+    last, best = find_checkpoints(out)
+    meta = read_meta(last)
+    assert meta["env"] == "inverted_pendulum" and meta["algo"] == "fpmd_r" and meta["env_steps"] == 192
+    assert meta["config"]["total_steps"] == 192 and "fpmd_mjx_version" in meta
+    assert read_meta(best)["eval_return"] == max(float(r["eval_return"]) for r in evals)
+
+
+def test_checkpoint_rebuilds_the_policy_from_the_directory_alone(full_run):
+    out, res = full_run
+    cfg, trainer, params, meta = load_policy(find_checkpoints(out)[0])
+    ret, _ = jax.jit(trainer.evaluate, static_argnums=2)(params, jax.random.PRNGKey(0), 1)
+    assert ret.shape == (cfg.eval_episodes,) and np.isfinite(ret).all()
+
+
+def test_resume_reproduces_the_uninterrupted_run(full_run, tmp_path):
+    out_full, _ = full_run
+    out = str(tmp_path)
+    run(tiny_config(total_steps=128), out, progress=False)
+    run(tiny_config(total_steps=192), out, resume=True, progress=False)
+    _, _, p_resumed, _ = load_policy(find_checkpoints(out)[0])
+    _, _, p_full, _ = load_policy(find_checkpoints(out_full)[0])
+    assert _params_equal(p_resumed, p_full)
+
+
+def test_non_finite_loss_stops_with_its_name_and_step_and_keeps_a_checkpoint(tmp_path):
+    with pytest.raises(NonFiniteLoss, match=r"non-finite (critic_loss|q_mean|actor_loss) at env step \d+"):
+        run(tiny_config(critic_lr=1e30), str(tmp_path), progress=False)
+    load_policy(find_checkpoints(str(tmp_path))[0])  # the warm-up checkpoint is still loadable
+
+
+def test_find_checkpoints_rejects_missing_and_foreign_directories(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        find_checkpoints(str(tmp_path / "nope"))
+    (tmp_path / "junk").mkdir()
+    with pytest.raises(CheckpointError, match="holds no fpmd_mjx checkpoint"):
+        find_checkpoints(str(tmp_path / "junk"))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--env", "cartpole"], ["unknown task 'cartpole'", "valid tasks:"]),
+    (["--algo", "td3"], ["unknown algo 'td3'", "valid algos:"]),
+    (["--set", "lr=1"], ["unknown config key 'lr'"]),
+    (["--set", "num_envs=-3"], ["num_envs must be > 0"]),
+])
+def test_cli_bad_input_is_a_one_line_error(args, words):
+    p = subprocess.run([sys.executable, TRAIN, *args], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    err = p.stderr.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path):
+    out = str(tmp_path / "run")
+    sets = [f"--set={k}={v}" for k, v in {**TINY, "total_steps": 100_000, "hidden_sizes": "[16,16]"}.items()]
+    proc = subprocess.Popen([sys.executable, TRAIN, "--env", "inverted_pendulum", "--out", out, "--no-progress", *sets],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    ckdir = os.path.join(out, "checkpoints")
+    while time.time() < deadline and not (os.path.isdir(ckdir) and len(os.listdir(ckdir)) >= 2):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    text = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, text
+    assert "interrupted at env step" in text and "--resume" in text
+    load_policy(find_checkpoints(out)[0])
