@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 
 from fpmd_mjx.agents.base import Agent
+from fpmd_mjx.agents.dpmd import make_dpmd
 from fpmd_mjx.agents.fpmd import make_fpmd
 from fpmd_mjx.agents.sac import make_sac
 
@@ -11,6 +12,7 @@ REGISTRY = {
     "fpmd_r": functools.partial(make_fpmd, variant="r"),
     "fpmd_m": functools.partial(make_fpmd, variant="m"),
     "sac": make_sac,
+    "dpmd": make_dpmd,
 }
 
 

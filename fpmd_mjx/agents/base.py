@@ -7,7 +7,7 @@ task's actuator range.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import optax
 
@@ -22,6 +22,9 @@ class Agent(NamedTuple):
         evaluation policy with ``nfe`` network evaluations (``nfe`` static)
     update(state, batch, key) -> (state, metrics): one gradient update
     eval_nfe: the NFE evaluation uses by default
+    sample_path(params, obs, key, nfe) -> (nfe + 1, ..., act_dim): optional; the
+        whole sampling path of ``sample`` from the prior draw to the action (same key,
+        same prior draw), for trajectory plots; None for one-shot policies (SAC)
     """
 
     init: Callable[..., Any]
@@ -30,6 +33,7 @@ class Agent(NamedTuple):
     sample: Callable[..., Any]
     update: Callable[..., Any]
     eval_nfe: int
+    sample_path: Optional[Callable[..., Any]] = None
 
 
 def actor_lr_schedule(cfg):
