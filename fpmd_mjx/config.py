@@ -195,6 +195,17 @@ def parse_overrides(items) -> dict:
     return out
 
 
+def load_overlay(path: str) -> dict:
+    """A YAML file of flat config keys (validated when merged by ``load_config``)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config overlay {path!r} does not exist")
+    with open(path) as f:
+        doc = yaml.safe_load(f) or {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config overlay {path!r} must be a mapping of config keys")
+    return dict(doc)
+
+
 def load_config(algo: str, env: str, overrides: Mapping[str, Any] | None = None,
                 config_dir: str = CONFIG_DIR) -> Config:
     """Config for ``algo`` on ``env``: YAML defaults, then the task's block, then ``overrides``."""

@@ -32,6 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from OUT's newest checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set actor_lr=1e-4 (repeatable)")
+    p.add_argument("--config", default=None, metavar="YAML",
+                   help="overlay of flat config keys applied before --set (e.g. configs/quick_ip.yaml)")
     p.add_argument("--config-dir", default=None, help="directory of <algo>.yaml files (default: configs/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -40,10 +42,11 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore")
-    from fpmd_mjx.config import CONFIG_DIR, ConfigError, load_config, parse_overrides
+    from fpmd_mjx.config import CONFIG_DIR, ConfigError, load_config, load_overlay, parse_overrides
 
     try:
-        overrides = parse_overrides(args.set)
+        overrides = load_overlay(args.config) if args.config else {}
+        overrides.update(parse_overrides(args.set))
         if args.steps is not None:
             overrides["total_steps"] = args.steps
         if args.seed is not None:
