@@ -1,0 +1,144 @@
+"""Baselines and evidence: the SAC and DPMD agents, the latency benchmark, the figure
+scripts (from tiny trained checkpoints) and the brax-SAC comparison (slow)."""
+import importlib.util
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from fpmd_mjx.agents import make_agent
+from fpmd_mjx.agents.dpmd import ddpm_policy
+from tests.tiny import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OBS, ACT = 4, 1  # InvertedPendulum
+
+
+def script(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def fake_batch(key, b=16):
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {"obs": jax.random.normal(k1, (b, OBS)), "action": jax.random.uniform(k2, (b, ACT), minval=-1, maxval=1),
+            "reward": jnp.ones(b), "next_obs": jax.random.normal(k3, (b, OBS)), "terminated": jnp.zeros(b)}
+
+
+@pytest.mark.parametrize("algo", ["sac", "dpmd"])
+def test_baseline_builds_explores_updates_and_samples(algo):
+    cfg = tiny_config(algo)
+    agent = make_agent(cfg, OBS, ACT)
+    state = agent.init(jax.random.PRNGKey(0))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (3, OBS))
+    a = jax.jit(agent.explore)(state, obs, jax.random.PRNGKey(2))
+    assert a.shape == (3, ACT) and bool(jnp.all(jnp.abs(a) <= 1.0))
+    new, metrics = jax.jit(agent.update)(state, fake_batch(jax.random.PRNGKey(3)), jax.random.PRNGKey(4))
+    assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+    assert int(new.step) == 1
+    params = agent.policy_params(new)
+    act = jax.jit(agent.sample, static_argnums=3)(params, obs, jax.random.PRNGKey(5), agent.eval_nfe)
+    assert act.shape == (3, ACT) and bool(jnp.all(jnp.abs(act) <= 1.0))
+    assert agent.eval_nfe == (1 if algo == "sac" else cfg.flow_steps)
+
+
+def test_dpmd_sample_path_ends_at_the_sample_and_rejects_other_nfe():
+    cfg = tiny_config("dpmd", flow_steps=5)
+    agent = make_agent(cfg, OBS, ACT)
+    params = agent.policy_params(agent.init(jax.random.PRNGKey(0)))
+    obs, key = jnp.ones((6, OBS)), jax.random.PRNGKey(1)
+    path = agent.sample_path(params, obs, key, 5)
+    assert path.shape == (6, 6, ACT)
+    np.testing.assert_allclose(np.clip(path[-1], -1, 1), agent.sample(params, obs, key, 5), atol=1e-6)
+    with pytest.raises(ValueError, match="flow_steps=5"):
+        agent.sample(params, obs, key, 1)
+
+
+def test_dpmd_denoising_loss_learns_a_fixed_action():
+    """Oracle: with uniform weights, regressing on a1 = 0.6 makes the chain sample ~0.6."""
+    cfg = tiny_config("dpmd", flow_steps=10, hidden_sizes=[32, 32])
+    model = ddpm_policy(cfg, ACT)
+    params = model.init_params(jax.random.PRNGKey(0), OBS)
+    opt = optax.adam(3e-3)
+    obs, a1 = jnp.zeros((128, OBS)), jnp.full((128, ACT), 0.6)
+
+    @jax.jit
+    def step(carry, key):
+        p, o = carry
+        g = jax.grad(lambda p: model.loss(p, obs, a1, key).mean())(p)
+        u, o = opt.update(g, o)
+        return (optax.apply_updates(p, u), o), None
+
+    (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(jax.random.PRNGKey(1), 1500))
+    samples = model.sample(params, obs, jax.random.PRNGKey(2), 10)
+    assert abs(float(samples.mean()) - 0.6) < 0.1 and float(samples.std()) < 0.2
+
+
+def test_bench_inference_smoke_has_every_row(tmp_path):
+    out = tmp_path / "bench.json"
+    assert script("bench_inference").main(["--smoke", "--batch-sizes", "1", "8", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    got = {(r["algo"], r["nfe"], r["batch"]) for r in res["rows"]}
+    want = {(a, n, b) for b in (1, 8) for a, n in [("sac", 1), ("dpmd", 20), ("fpmd_r", 1), ("fpmd_r", 20),
+                                                   ("fpmd_m", 1)]}
+    assert got == want
+    assert all(r["median_ms"] > 0 and r["ratio_to_sac"] > 0 for r in res["rows"])
+    assert res["device"]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """Tiny trained FPMD-R and DPMD run directories (checkpoints at 64, 96, 128 env steps)."""
+    from fpmd_mjx.runner import run, save_run_info
+
+    root = tmp_path_factory.mktemp("runs")
+    dirs = {}
+    for algo in ("fpmd_r", "dpmd"):
+        cfg, out = tiny_config(algo), str(root / algo)
+        save_run_info(out, cfg, 1)
+        run(cfg, out, progress=False)
+        dirs[algo] = out
+    return dirs
+
+
+def test_plot_trajectories_writes_a_png(tiny_runs, tmp_path):
+    out = tmp_path / "fig1.png"
+    early = os.path.join(tiny_runs["fpmd_r"], "checkpoints", "64")
+    rc = script("plot_trajectories").main([early, tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--num-samples", "16",
+                                           "--out", str(out)])
+    assert rc == 0 and out.stat().st_size > 1000
+
+
+def test_plot_curves_writes_a_png(tiny_runs, tmp_path):
+    out = tmp_path / "curves.png"
+    assert script("plot_curves").main([tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    run = script("plot_curves").load_run(tiny_runs["dpmd"])
+    assert run["label"] == "inverted_pendulum / dpmd" and run["returns"].shape == (1, len(run["steps"]))
+
+
+def test_plot_curves_averages_seed_dirs(tmp_path):
+    for k, vals in enumerate([(1.0, 3.0), (3.0, 7.0)]):
+        d = tmp_path / "run" / f"seed_{k}"
+        d.mkdir(parents=True)
+        rows = ["env_steps,eval_return,critic_loss", f"10,{vals[0]},", "15,,0.5", f"20,{vals[1]},"]
+        (d / "metrics.csv").write_text("\n".join(rows) + "\n")
+    run = script("plot_curves").load_run(str(tmp_path / "run"))
+    np.testing.assert_array_equal(run["steps"], [10, 20])
+    np.testing.assert_allclose(run["returns"].mean(axis=0), [2.0, 5.0])
+    assert run["num_seeds"] == 2
+
+
+@pytest.mark.slow
+def test_compare_brax_sac_smoke(tmp_path):  # ~5 min on a busy 2-core CPU (four trainings' compiles)
+    out = tmp_path / "cmp.json"
+    assert script("compare_brax_sac").main(["--smoke", "--out", str(out)]) == 0
+    rows = {r["algo"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"brax_sac", "fpmd_r", "fpmd_m"}
+    assert all(r["env_steps"] >= 1000 and np.isfinite(r["final_eval_return"]) for r in rows.values())
