@@ -11,8 +11,9 @@ process, with matched knobs: env steps, parallel envs, warm-up (brax:
 ``min_replay_size``), batch size, updates per vector step (brax:
 ``grad_updates_per_step``), discount, hidden sizes (brax keeps its relu; ours mish).
 Reported per algorithm: wall time (compilation included), env steps / s over the
-whole run and in steady state (compilation excluded), and the final evaluation return (brax: its deterministic eval over 16
-episodes; ours: the runner's MJX evaluation of the EMA policy, one sample, no noise).
+whole run and in steady state (compilation excluded), and the final evaluation
+return (brax: its deterministic eval over ``--eval-episodes`` episodes; ours: the
+runner's MJX evaluation of the EMA policy, one sample, no noise).
 Returns are undiscounted sums of the task's reward in both.
 """
 from __future__ import annotations
@@ -129,7 +130,7 @@ def format_table(res: dict) -> str:
              f"{b['updates_per_step']} updates/step, batch {b['batch_size']}, hidden {list(b['hidden_sizes'])}",
              f"{'algo':<10} {'env steps':>9} {'wall s':>8} {'steps/s':>8} {'steady steps/s':>15} {'final eval return':>18}"]
     for r in res["rows"]:
-        lines.append(f"{r['algo']:<10} {r['env_steps']:>9} {r['wall_s']:>8.1f} {r['steps_per_s']:>8.1f} "
+        lines.append(f"{r['algo']:<10} {r['env_steps']:>9} {r['wall_s']:>8.1f} {r['steps_per_s']:>8.1f} {r['steady_steps_per_s']:>15.1f} "
                      f"{r['final_eval_return']:>18.2f}")
     lines.append("(wall s and steps/s include compilation; steady steps/s: brax's training/sps of its last epoch, "
                  "ours the median chunk rate after the first chunk)")
