@@ -49,11 +49,12 @@ def flow_matching_pair(a0: jax.Array, a1: jax.Array, t: jax.Array):
     return t * a1 + (1.0 - t) * a0, a1 - a0
 
 
-def meanflow_sample(u_fn, z: jax.Array, num_steps: int = 1) -> jax.Array:
+def meanflow_sample(u_fn, z: jax.Array, num_steps: int = 1, stop_after: int | None = None) -> jax.Array:
     """MeanFlow sample from noise ``z`` (tau = 1) to an action (tau = 0).
 
     Each step jumps ``x_r = x_t - (t - r) u(x_t, r, t)`` over an equal share of
     [0, 1]; ``num_steps=1`` is the one-step ``a = z - u(z, 0, 1)`` (NFE = 1).
+    ``stop_after=k`` returns the point after the first k of the num_steps jumps.
     """
     ones = jnp.ones(z.shape[:-1], z.dtype)
 
@@ -62,7 +63,7 @@ def meanflow_sample(u_fn, z: jax.Array, num_steps: int = 1) -> jax.Array:
         r = 1.0 - (k + 1) / num_steps
         return x - (t - r) * u_fn(x, r * ones, t * ones), None
 
-    x, _ = jax.lax.scan(step, z, jnp.arange(num_steps))
+    x, _ = jax.lax.scan(step, z, jnp.arange(num_steps if stop_after is None else stop_after))
     return x
 
 
