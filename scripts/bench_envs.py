@@ -15,7 +15,6 @@ import json
 import platform
 import time
 
-import numpy as np
 
 
 def bench_mjx(name: str, batch: int, steps: int) -> dict:

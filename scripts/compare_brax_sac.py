@@ -59,23 +59,6 @@ def budget(args) -> dict:
                 updates_per_step=args.updates_per_step, batch_size=args.batch_size, eval_episodes=args.eval_episodes)
 
 
-def keep_metric_keys(env):
-    """Our task wrapped so ``step`` keeps every metric key of the incoming state.
-
-    brax's ``EvalWrapper`` adds ``metrics['reward']`` at reset and relies on the env
-    updating the metrics dict in place (as brax's own envs do); our tasks return a
-    fresh dict, which breaks the carry structure of brax's episode scan.
-    """
-    from brax.envs.base import Wrapper
-
-    class KeepMetricKeys(Wrapper):
-        def step(self, state, action):
-            nstate = self.env.step(state, action)
-            return nstate.replace(metrics={**state.metrics, **nstate.metrics})
-
-    return KeepMetricKeys(env)
-
-
 def run_brax_sac(env_name: str, b: dict, seed: int) -> dict:
     """Train brax SAC on our task; returns wall time, steps/s and the last eval return."""
     from brax.training.agents.sac import networks as sac_networks
@@ -83,7 +66,7 @@ def run_brax_sac(env_name: str, b: dict, seed: int) -> dict:
 
     from fpmd_mjx import envs
 
-    env = keep_metric_keys(envs.make(env_name))
+    env = envs.make(env_name)  # a brax PipelineEnv: brax SAC takes it as is
     evals = []
 
     def progress(step, metrics):

@@ -173,7 +173,8 @@ class MjxTask(PipelineEnv):
         data1 = self.pipeline_step(data0, action)
         reward, terms = self._reward(data0, data1, action)
         done = self._terminated(data1).astype(dtype)
-        metrics = {k: jnp.asarray(v, dtype) for k, v in terms.items()}
+        # keep keys that wrappers added at reset (brax's EvalWrapper adds "reward")
+        metrics = {**state.metrics, **{k: jnp.asarray(v, dtype) for k, v in terms.items()}}
         metrics["nonfinite_action"] = 1.0 - jnp.all(finite).astype(dtype)
         return state.replace(pipeline_state=data1, obs=self._obs(data1),
                              reward=jnp.asarray(reward, dtype), done=done, metrics=metrics)
