@@ -1,4 +1,4 @@
-import os, sys
+import os
 import jax
 jax.config.update("jax_enable_x64", True)
 from fpmd_mjx.jax_setup import enable_compilation_cache
