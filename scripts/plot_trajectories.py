@@ -54,29 +54,11 @@ def expand(paths, all_steps: bool) -> list[str]:
     return out
 
 
-def path_fn(cfg, agent, act_dim: int):
-    """``sample_path(params, obs, key, nfe)`` of the checkpoint's policy.
-
-    Uses ``agent.sample_path``; for FPMD-R agents built before it existed, rebuilds
-    the Euler path from the velocity field (same prior draw as ``agent.sample``).
-    """
-    if agent.sample_path is not None:
-        return agent.sample_path
-    if cfg.algo != "fpmd_r":
-        raise SystemExit(f"error: algo {cfg.algo!r} has no sampling path to draw (fpmd_r and dpmd do)")
-    import jax
-
-    from fpmd_mjx import flows
-    from fpmd_mjx.networks import VelocityField
-
-    net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                        time_embed_dim=cfg.time_embed_dim)
-
-    def sample_path(params, obs, key, nfe):
-        a0 = cfg.prior_scale * jax.random.normal(key, obs.shape[:-1] + (act_dim,))
-        return flows.euler_sample(lambda a, t: net.apply(params, obs, a, t), a0, nfe, return_path=True)
-
-    return sample_path
+def path_fn(cfg, agent):
+    """``sample_path(params, obs, key, nfe)`` of the checkpoint's policy (FPMD-R/M, DPMD)."""
+    if agent.sample_path is None:
+        raise SystemExit(f"error: algo {cfg.algo!r} has no sampling path to draw (fpmd_r, fpmd_m and dpmd do)")
+    return agent.sample_path
 
 
 def trajectories(step_dir: str, num_states: int, num_samples: int, steps, seed: int) -> dict:
@@ -89,7 +71,7 @@ def trajectories(step_dir: str, num_states: int, num_samples: int, steps, seed: 
 
     cfg, trainer, params, meta = load_policy(step_dir)
     env = trainer.env
-    fn = path_fn(cfg, trainer.agent, env.action_size)
+    fn = path_fn(cfg, trainer.agent)
     k = steps or cfg.flow_steps
     k_reset, k_prior = jax.random.split(jax.random.PRNGKey(seed))
     obs = jax.vmap(env.reset)(jax.random.split(k_reset, num_states)).obs  # (S, obs_dim)
