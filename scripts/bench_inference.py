@@ -16,7 +16,6 @@ whatever JAX device is present (printed).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -117,10 +116,9 @@ def main(argv=None) -> int:
     res = run(args.batch_sizes, iters, warmup, args.env)
     print(format_table(res))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(res, f, indent=2)
-        print(f"wrote {args.out}")
+        from fpmd_mjx.reporting import write_json
+
+        write_json(args.out, res)
     return 0
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import json
 import os
 import statistics
 import sys
@@ -144,10 +143,9 @@ def main(argv=None) -> int:
            list(b["hidden_sizes"])}, "seed": args.seed, "rows": rows}
     print(format_table(res))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(res, f, indent=2)
-        print(f"wrote {args.out}")
+        from fpmd_mjx.reporting import write_json
+
+        write_json(args.out, res)
     return 0
 
 

@@ -86,9 +86,9 @@ def plot(runs: list[dict], out: str, band: str = "minmax", title: str | None = N
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    from fpmd_mjx.reporting import save_figure
+
+    save_figure(fig, out)
 
 
 def main(argv=None) -> int:

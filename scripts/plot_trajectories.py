@@ -128,9 +128,9 @@ def plot(items: list[dict], out: str) -> None:
                 ax.set_title(f"{it['task']} / {it['algo']} / {it['env_steps']} env steps", fontsize=9)
     axes[0][0].legend(fontsize=7, loc="best")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    from fpmd_mjx.reporting import save_figure
+
+    save_figure(fig, out)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,26 @@
+"""Small output helpers shared by the scripts (JSON results, PNG figures)."""
+from __future__ import annotations
+
+import json
+import os
+
+
+def _ensure_parent(path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as indented JSON to ``path`` (parent folders created) and say so."""
+    _ensure_parent(path)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+    print(f"wrote {path}")
+
+
+def save_figure(fig, path: str, dpi: int = 120) -> None:
+    """Save a matplotlib figure to ``path`` (parent folders created) and close it."""
+    import matplotlib.pyplot as plt
+
+    _ensure_parent(path)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
