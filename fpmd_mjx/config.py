@@ -87,10 +87,6 @@ class Config:
 
     # ---- derived values -------------------------------------------------
     @property
-    def steps_per_iteration(self) -> int:
-        return self.num_envs
-
-    @property
     def warmup_iterations(self) -> int:
         return -(-self.warmup_steps // self.num_envs)
 

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from fpmd_mjx.agents.base import make_optimizer
 from fpmd_mjx.networks import DoubleQ
 
 
@@ -25,9 +26,7 @@ class CriticState:
 def make_critic(cfg, obs_dim: int, act_dim: int):
     """Returns ``(net, optimizer, init(key) -> CriticState)``."""
     net = DoubleQ(cfg.hidden_sizes, cfg.activation)
-    opt = optax.adam(cfg.critic_lr)
-    if cfg.grad_clip > 0:
-        opt = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), opt)
+    opt = make_optimizer(cfg.critic_lr, cfg)
 
     def init(key):
         params = net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
