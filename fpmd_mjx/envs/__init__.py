@@ -6,9 +6,12 @@
 
 See docs/tasks.md for the parity measurements against Gymnasium.
 """
+from fpmd_mjx.envs import mjx_corrections
 from fpmd_mjx.envs.base import MjxTask, TaskSpec
 from fpmd_mjx.envs.registry import canonical_name, make, names, spec
 from fpmd_mjx.envs.wrappers import VecEnv
+
+mjx_corrections.install()  # before any env function is traced
 
 
 def make_vec(name: str, num_envs: int, episode_length: int | None = None) -> VecEnv:

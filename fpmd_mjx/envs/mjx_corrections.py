@@ -1,0 +1,137 @@
+"""Corrections to MJX where it computes something other than C MuJoCo.
+
+Trained policies are judged in Gymnasium (C MuJoCo), so the MJX ports must step
+like C in the states a policy visits.  Each correction here names the upstream
+function, the difference, the test that checks it against C MuJoCo, and when it
+can be dropped.  They are installed by :func:`install`, which importing
+``fpmd_mjx.envs`` calls once; nothing in the installed ``mujoco`` package is
+edited.
+
+**plane-capsule contact frame** (mujoco-mjx ``_src/collision_primitive.py::
+plane_capsule``, up to at least 3.17.0).  C's ``mjc_PlaneCapsule`` puts the
+capsule axis in the contact frame's second row and ``mju_makeFrame`` then
+orthogonalises it against the plane normal, so the first tangent is the axis
+projected on the plane whenever that projection is not degenerate.  MJX uses
+that projection only when its norm is at least 0.5 and otherwise a fixed axis,
+so a capsule standing within 30 degrees of the plane normal (Ant's lower legs
+on the floor, Hopper's/Walker2d's feet when vertical) gets a different tangent
+frame.  Frictional contacts with a pyramidal cone (every v4 task) turn with the
+frame, so the friction forces and qacc differ (up to 30 in one Ant forward).
+
+**sphere-capsule and capsule-capsule closest points** (same file,
+``sphere_capsule`` and ``capsule_capsule`` via ``math.closest_segment_point``
+and ``math.closest_segment_to_segment_points``).  MJX adds 1e-6 to the
+denominators of the segment projections; C (``mjc_SphereCapsule``,
+``mjc_CapsuleCapsule``) divides exactly.  For Humanoid's short limb capsules
+that moves the contact normal by up to 4e-5 (float64), enough to change qacc by
+7e-2 in one forward.  The corrected versions solve C's 2x2 system with C's
+clamping order; for exactly parallel axes (C then may return two contacts) they
+keep the single contact at C's first candidate, x1 = 1.
+
+Each correction is checked by ``tests/test_mjx_corrections.py`` (contact frames,
+distances and qacc against ``mj_forward``); drop one when that test passes with
+MJX's own collider (``uninstall``).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from mujoco.mjx._src import collision_driver
+from mujoco.mjx._src import math as mjx_math
+from mujoco.mjx._src.collision_primitive import _plane_sphere, _sphere_sphere, collider
+from mujoco.mjx._src.collision_types import GeomInfo
+from mujoco.mjx._src.types import GeomType
+
+# mju_normalize3 treats a vector shorter than mjMINVAL as degenerate and returns
+# (1, 0, 0); only then does C fall back to a fixed tangent.
+_MJMINVAL = 1e-15
+_C_FALLBACK = (1.0, 0.0, 0.0)
+
+
+@collider(ncon=2)
+def plane_capsule(plane: GeomInfo, cap: GeomInfo):
+    """Two plane-capsule contacts (the capsule's end spheres) with C's frame.
+
+    Returns ``dist (2,)``, ``pos (2, 3)``, ``frame (2, 3, 3)`` as MJX colliders do.
+    """
+    n, axis = plane.mat[:, 2], cap.mat[:, 2]
+    # mju_makeFrame(y = axis): tangent = axis minus its normal part, normalised
+    b, b_norm = mjx_math.normalize_with_norm(axis - n * jnp.dot(n, axis))
+    degenerate = b_norm < _MJMINVAL
+    b = jnp.where(degenerate, jnp.asarray(_C_FALLBACK, b.dtype), b)
+    frame = jnp.array([[n, b, jnp.cross(n, b)]])
+    segment = axis * cap.size[1]
+    contacts = []
+    for offset in (segment, -segment):
+        dist, pos = _plane_sphere(n, plane.pos, cap.pos + offset, cap.size[0])
+        contacts.append((dist[None], pos[None], frame))
+    return jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *contacts)
+
+
+@collider(ncon=1)
+def sphere_capsule(sphere: GeomInfo, cap: GeomInfo):
+    """One sphere-capsule contact: the sphere against the capsule segment's
+    nearest point, projected exactly (``mjc_SphereCapsule``)."""
+    axis = cap.mat[:, 2] * cap.size[1]  # half segment
+    x = jnp.clip(jnp.dot(axis, sphere.pos - cap.pos) / jnp.dot(axis, axis), -1.0, 1.0)
+    dist, pos, n = _sphere_sphere(sphere.pos, sphere.size[0], cap.pos + x * axis, cap.size[0])
+    return dist, pos, mjx_math.make_frame(n)
+
+
+def _segment_params(axis1, axis2, dif):
+    """C's nearest-point parameters ``x1, x2`` in [-1, 1] of the segments
+    ``pos_i + x_i axis_i`` (``dif = pos1 - pos2``), clamped in C's order."""
+    ma, mb, mc = jnp.dot(axis1, axis1), -jnp.dot(axis1, axis2), jnp.dot(axis2, axis2)
+    u, v = -jnp.dot(axis1, dif), jnp.dot(axis2, dif)
+    det = ma * mc - mb * mb
+    parallel = jnp.abs(det) < _MJMINVAL
+    safe_det = jnp.where(parallel, 1.0, det)
+    x1 = jnp.where(parallel, 1.0, (mc * u - mb * v) / safe_det)
+    x2 = (ma * v - mb * u) / safe_det
+    # x1 out of range: clamp it and re-project x2 (always so for parallel axes)
+    x2 = jnp.where(x1 > 1, (v - mb) / mc, jnp.where(x1 < -1, (v + mb) / mc, x2))
+    x1 = jnp.clip(x1, -1.0, 1.0)
+    x2 = jnp.where(parallel, jnp.clip(x2, -1.0, 1.0), x2)
+    # x2 out of range: clamp it and re-project x1
+    x1 = jnp.where(x2 > 1, jnp.clip((u - mb) / ma, -1.0, 1.0),
+                   jnp.where(x2 < -1, jnp.clip((u + mb) / ma, -1.0, 1.0), x1))
+    return x1, jnp.clip(x2, -1.0, 1.0)
+
+
+@collider(ncon=1)
+def capsule_capsule(cap1: GeomInfo, cap2: GeomInfo):
+    """One capsule-capsule contact between the segments' nearest points
+    (``mjc_CapsuleCapsule``, general configuration)."""
+    axis1 = cap1.mat[:, 2] * cap1.size[1]
+    axis2 = cap2.mat[:, 2] * cap2.size[1]
+    x1, x2 = _segment_params(axis1, axis2, cap1.pos - cap2.pos)
+    dist, pos, n = _sphere_sphere(cap1.pos + x1 * axis1, cap1.size[0],
+                                  cap2.pos + x2 * axis2, cap2.size[0])
+    return dist, pos, mjx_math.make_frame(n)
+
+
+CORRECTIONS = {
+    (GeomType.PLANE, GeomType.CAPSULE): plane_capsule,
+    (GeomType.SPHERE, GeomType.CAPSULE): sphere_capsule,
+    (GeomType.CAPSULE, GeomType.CAPSULE): capsule_capsule,
+}
+_UPSTREAM = {k: collision_driver._COLLISION_FUNC[k] for k in CORRECTIONS}
+
+
+def install() -> None:
+    """Put the corrected colliders into MJX's collision dispatch (idempotent).
+
+    MJX looks colliders up in ``collision_driver._COLLISION_FUNC`` at trace
+    time, so this must run before the first env function is traced.
+    """
+    collision_driver._COLLISION_FUNC.update(CORRECTIONS)
+
+
+def uninstall() -> None:
+    """Restore MJX's own colliders (for tests that show the difference)."""
+    collision_driver._COLLISION_FUNC.update(_UPSTREAM)
+
+
+def installed() -> bool:
+    """True while every correction is active in MJX's dispatch table."""
+    return all(collision_driver._COLLISION_FUNC.get(k) is f for k, f in CORRECTIONS.items())
