@@ -28,6 +28,8 @@ import numpy as np
 from brax.envs.base import PipelineEnv, State
 from mujoco import mjx
 
+from fpmd_mjx.envs import mjx_corrections
+
 
 def gym_asset_path(xml: str) -> str:
     """Absolute path of ``xml`` inside the installed gymnasium MuJoCo assets."""
@@ -122,7 +124,8 @@ class MjxTask(PipelineEnv):
     def pipeline_step(self, pipeline_state: mjx.Data, action: jax.Array) -> mjx.Data:
         """``frame_skip`` MJX steps with ``ctrl = action`` (Gymnasium's do_simulation)."""
         data = pipeline_state.replace(ctrl=action)
-        data = jax.lax.fori_loop(0, self.spec.frame_skip, lambda _, d: mjx.step(self.sys, d), data)
+        data = jax.lax.fori_loop(0, self.spec.frame_skip,
+                                 lambda _, d: mjx_corrections.step(self.sys, d), data)
         return self._post(data)
 
     def _post(self, data: mjx.Data) -> mjx.Data:
