@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -35,6 +36,50 @@ class RunResult:
     run_dirs: list
     eval_nfe: int = 1
     interrupted: bool = False
+
+
+# Fields that steer the Python loop only; runs that differ in nothing else share
+# one set of compiled programs (in one process: resume, sweeps, tests).
+LOOP_ONLY_FIELDS = ("total_steps", "eval_every", "checkpoint_every", "keep_checkpoints", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Programs:
+    """The jitted pieces of one run, vmapped over seeds (see :func:`programs`)."""
+
+    trainer: object
+    init: object
+    warmup: object
+    chunk: object
+    evaluate: dict  # nfe -> jitted (params, keys) -> (returns, lengths)
+    nfes: tuple
+
+
+def programs(cfg, num_seeds: int) -> Programs:
+    """Compiled programs for ``cfg`` and ``num_seeds``, shared by every run in this
+    process whose config differs only in :data:`LOOP_ONLY_FIELDS`."""
+    defaults = type(cfg)()
+    key = dataclasses.replace(cfg, **{f: getattr(defaults, f) for f in LOOP_ONLY_FIELDS})
+    return _programs(key, num_seeds)
+
+
+@functools.lru_cache(maxsize=8)
+def _programs(cfg, num_seeds: int) -> Programs:
+    del num_seeds  # part of the cache key: vmapped shapes differ
+    trainer = make_train(cfg)
+    agent = trainer.agent
+    nfes = tuple(sorted({agent.eval_nfe, cfg.flow_steps} if cfg.algo == "fpmd_r" else {agent.eval_nfe}))
+    evaluate = {n: jax.jit(jax.vmap(lambda p, k, n=n: trainer.evaluate(p, k, n))) for n in nfes}
+    return Programs(trainer=trainer, init=jax.jit(jax.vmap(trainer.init)),
+                    warmup=jax.jit(jax.vmap(lambda s: _strong(trainer.warmup(s)[0]))),
+                    chunk=jax.jit(jax.vmap(trainer.train_chunk)), evaluate=evaluate, nfes=nfes)
+
+
+def _strong(tree):
+    """Leaves without JAX's weak type (flashbax's buffer index is weakly typed), so
+    a state restored from a checkpoint has the same signature and reuses the
+    compiled chunk instead of tracing it again."""
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
 
 
 def _seed_dirs(out: str, num_seeds: int) -> list[str]:
@@ -95,19 +140,15 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     Seeds are ``cfg.seed .. cfg.seed + num_seeds - 1``. Raises ``NonFiniteLoss`` (after
     keeping the last good checkpoint) when a loss turns NaN/inf.
     """
-    trainer = make_train(cfg)
+    progs = programs(cfg, num_seeds)
+    trainer, init, warmup, chunk = progs.trainer, progs.init, progs.warmup, progs.chunk
+    evaluate, nfes = progs.evaluate, progs.nfes
     agent = trainer.agent
     dirs = _seed_dirs(out, num_seeds)
     os.makedirs(out, exist_ok=True)
     ckpts = [RunCheckpointer(d, cfg.keep_checkpoints) for d in dirs]
     loggers = [_Logger(d, resume) for d in dirs]
     keys = jnp.stack([jax.random.PRNGKey(cfg.seed + k) for k in range(num_seeds)])
-
-    init = jax.jit(jax.vmap(trainer.init))
-    warmup = jax.jit(jax.vmap(lambda s: trainer.warmup(s)[0]))
-    chunk = jax.jit(jax.vmap(trainer.train_chunk))
-    nfes = sorted({agent.eval_nfe, cfg.flow_steps} if cfg.algo == "fpmd_r" else {agent.eval_nfe})
-    evaluate = {n: jax.jit(jax.vmap(lambda p, k, n=n: trainer.evaluate(p, k, n))) for n in nfes}
 
     best = [-math.inf] * num_seeds
     latest = [float("nan")] * num_seeds
@@ -116,7 +157,10 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     if resume:
         template = jax.eval_shape(trainer.init, keys[0])
         parts = [c.restore_state(template) for c in ckpts]
-        state = jax.tree.map(lambda *xs: jnp.stack(xs), *[p[0] for p in parts])
+        # host round trip: restored arrays are committed to a device, fresh ones are
+        # not, and jit would trace the chunk again for the different signature
+        state = jax.tree.map(lambda *xs: jnp.asarray(np.stack([np.asarray(x) for x in xs])),
+                             *[p[0] for p in parts])
         best = [p[1].get("best_eval_return", -math.inf) for p in parts]
     else:
         state = warmup(init(keys))

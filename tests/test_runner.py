@@ -1,17 +1,20 @@
 """Specifications of the CLI loop: logs, checkpoints, resume, NaN stop, bad input."""
 import csv
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints, load_policy, read_meta
-from fpmd_mjx.runner import NonFiniteLoss, run
+from fpmd_mjx.checkpoint import CheckpointError, RunCheckpointer, find_checkpoints, load_policy, read_meta
+from fpmd_mjx.runner import NonFiniteLoss, programs, run
 from tests.tiny import TINY, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,9 +67,23 @@ def test_resume_reproduces_the_uninterrupted_run(full_run, tmp_path):
 
 
 def test_non_finite_loss_stops_with_its_name_and_step_and_keeps_a_checkpoint(tmp_path):
+    """A checkpoint whose critic went NaN (the same compiled programs as every tiny
+    run): resuming it stops at the first chunk, names the loss and the step, and
+    leaves the last good checkpoint loadable."""
+    out = str(tmp_path)
+    cfg = tiny_config(total_steps=64)
+    run(cfg, out, progress=False)
+    trainer = programs(cfg, 1).trainer
+    ck = RunCheckpointer(out, cfg.keep_checkpoints)
+    state, meta = ck.restore_state(jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
+    critic = jax.tree.map(lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x,
+                          state.agent.critic)
+    state = state.replace(agent=state.agent.replace(critic=critic))
+    ck.save(65, state, trainer.agent.policy_params(state.agent), meta)
+    ck.close()
     with pytest.raises(NonFiniteLoss, match=r"non-finite (critic_loss|q_mean|actor_loss) at env step \d+"):
-        run(tiny_config(critic_lr=1e30), str(tmp_path), progress=False)
-    load_policy(find_checkpoints(str(tmp_path))[0])  # the warm-up checkpoint is still loadable
+        run(tiny_config(total_steps=192), out, resume=True, progress=False)
+    load_policy(find_checkpoints(out)[0])
 
 
 def test_find_checkpoints_rejects_missing_and_foreign_directories(tmp_path):
@@ -90,17 +107,30 @@ def test_cli_bad_input_is_a_one_line_error(args, words):
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
 
 
-def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path):
+def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path, capsys):
+    """A real SIGINT while the CLI trains (in this process, so it reuses the tiny
+    run's compiled programs): exit 130, a hint to --resume, a loadable checkpoint."""
     out = str(tmp_path / "run")
-    sets = [f"--set={k}={v}" for k, v in {**TINY, "total_steps": 100_000, "hidden_sizes": "[16,16]"}.items()]
-    proc = subprocess.Popen([sys.executable, TRAIN, "--env", "inverted_pendulum", "--out", out, "--no-progress", *sets],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 300
     ckdir = os.path.join(out, "checkpoints")
-    while time.time() < deadline and not (os.path.isdir(ckdir) and len(os.listdir(ckdir)) >= 2):
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    text = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 130, text
+    sets = [f"--set={k}={v}" for k, v in {**TINY, "total_steps": 100_000, "hidden_sizes": "[16,16]"}.items()]
+    train_cli = _load_script(TRAIN)
+
+    def interrupt_after_two_checkpoints():
+        deadline = time.time() + 300
+        while time.time() < deadline and not (os.path.isdir(ckdir) and len(os.listdir(ckdir)) >= 2):
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_after_two_checkpoints, daemon=True).start()
+    rc = train_cli.main(["--env", "inverted_pendulum", "--out", out, "--no-progress", *sets])
+    text = capsys.readouterr().out
+    assert rc == 130, text
     assert "interrupted at env step" in text and "--resume" in text
     load_policy(find_checkpoints(out)[0])
+
+
+def _load_script(path):
+    spec = importlib.util.spec_from_file_location("train_cli", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
