@@ -1,8 +1,8 @@
 """Task suite specification: every registered task under jit + lax.scan.
 
-Compile budget: ONE jitted program per task (VecEnv reset + scanned steps with
-a 3-step time limit, so auto-reset happens), reused by every check of that task
-through a module-scope cache; bad-action checks compile one cheap task only.
+Compile budget: ONE jitted program per task (``tests/task_programs.py``: resets
+and the parity rollouts), shared with ``tests/test_parity.py``; the VecEnv
+bookkeeping (time limit, auto-reset) and bad actions compile cheap tasks only.
 """
 import functools
 
@@ -14,6 +14,7 @@ import pytest
 
 from fpmd_mjx import envs
 from fpmd_mjx.envs.gym_reference import make_gym_env
+from tests import task_programs
 
 NUM_ENVS, STEPS, LIMIT = 2, 5, 3
 GYM_IDS = {"ant": "Ant-v4", "half_cheetah": "HalfCheetah-v4", "hopper": "Hopper-v4",
@@ -27,8 +28,9 @@ OBS_DIMS = {"ant": 27, "half_cheetah": 17, "hopper": 11, "walker2d": 17, "humano
 
 
 @functools.lru_cache(maxsize=None)
-def exercise(name):
-    """jitted key -> (reset obs, per-step outputs of a scan of VecEnv.step)."""
+def vec_exercise(name):
+    """jitted key -> (reset obs, per-step outputs of a scan of VecEnv.step) with a
+    3-step time limit, so every env truncates and auto-resets."""
     env = envs.make(name)
     vec = envs.VecEnv(env, NUM_ENVS, episode_length=LIMIT)
 
@@ -54,24 +56,32 @@ def exercise(name):
             "key1": jax.device_get(fn(jax.random.PRNGKey(1)))}
 
 
-# humanoid and pusher cost ~90 s of compilation each on a 2-core CPU: slow-marked
-# to keep the default suite (this file + test_parity.py) under ~7 minutes cold.
-HEAVY = ("humanoid", "pusher")
-SCAN_PARAMS = [pytest.param(n, marks=pytest.mark.slow if n in HEAVY else ()) for n in envs.names()]
-
-
-@pytest.mark.parametrize("name", SCAN_PARAMS)
-def test_task_scan_shapes_finite_autoreset_determinism(name):
+@pytest.mark.parametrize("name", envs.names())
+def test_task_reset_and_steps_have_gym_shapes_finite_values_and_are_deterministic(name):
+    """Every task, one compiled program (shared with tests/test_parity.py)."""
     env = envs.make(name)
     gym_dim = make_gym_env(name).observation_space.shape[0]
     assert env.observation_size == gym_dim == OBS_DIMS[name]
-    out = exercise(name)
+    _, out = task_programs.parity_results(name)
+    reset_obs, (obs, reward, done) = out["reset_obs"], out["rollout"]
+    assert reset_obs.shape == (3, gym_dim) and reset_obs.dtype == np.float32
+    assert obs.shape == (task_programs.STARTS, task_programs.HORIZON, gym_dim)
+    assert reward.shape == done.shape == obs.shape[:2]
+    for x in (reset_obs, out["reset_qpos"], obs, reward, done):
+        assert np.all(np.isfinite(x))
+    np.testing.assert_array_equal(reset_obs[0], reset_obs[2])  # same key, same state
+    assert not np.allclose(reset_obs[0], reset_obs[1])  # another key, another state
+
+
+@pytest.mark.parametrize("name", ["inverted_pendulum", "hopper"])
+def test_vec_env_time_limit_autoreset_and_final_obs(name):
+    """VecEnv bookkeeping (task-independent; one task that terminates early and
+    one that rarely does): truncation apart from termination, fresh auto-reset."""
+    out = vec_exercise(name)
     obs0, traj = out["key0"]
-    assert obs0.shape == (NUM_ENVS, gym_dim) and obs0.dtype == np.float32
-    assert traj["obs"].shape == (STEPS, NUM_ENVS, gym_dim)
+    assert obs0.shape == (NUM_ENVS, OBS_DIMS[name]) and obs0.dtype == np.float32
     for k, v in traj.items():
         assert np.all(np.isfinite(v)), k
-    # time limit: every env ends by step LIMIT; truncated only when not terminated
     ended = np.maximum(traj["terminated"], traj["truncated"])
     assert np.all(ended[:LIMIT].max(axis=0) == 1)
     assert np.all(traj["truncated"] * traj["terminated"] == 0)
@@ -79,8 +89,6 @@ def test_task_scan_shapes_finite_autoreset_determinism(name):
     at = int(np.argmax(ended[:, 0]))  # first end of env 0: auto-reset to a fresh state
     assert traj["steps"][at, 0] == 0 and traj["last_length"][at, 0] == at + 1
     assert not np.allclose(traj["obs"][at, 0], traj["final_obs"][at, 0])
-    np.testing.assert_array_equal(traj["steps"][0], [1, 1] if not ended[0].any() else traj["steps"][0])
-    # determinism and seed dependence
     for a, b in zip(jax.tree.leaves(out["key0"]), jax.tree.leaves(out["key0_again"])):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(out["key0"][0], out["key1"][0])

@@ -96,9 +96,10 @@ def gym_rollout(gym_env, qpos, qvel, warm, actions):
     return np.array(obs), np.array(rew), np.array(term, dtype=float)
 
 
-def make_mjx_rollout(env):
-    """jitted ``(qpos (N,nq), qvel (N,nv), warm (N,nv), actions (N,H,nu)) ->
-    (obs (N,H,d), reward (N,H), done (N,H))``: one compile per task and H."""
+def mjx_rollout_fn(env):
+    """Unjitted ``(qpos (N,nq), qvel (N,nv), warm (N,nv), actions (N,H,nu)) ->
+    (obs (N,H,d), reward (N,H), done (N,H))``: MJX put at each Gymnasium state
+    (warm start included) and stepped with the actions."""
     import jax
 
     def one(qpos, qvel, warm, actions):
@@ -112,7 +113,14 @@ def make_mjx_rollout(env):
 
         return jax.lax.scan(env_step, state, actions)[1]
 
-    return jax.jit(jax.vmap(one))
+    return jax.vmap(one)
+
+
+def make_mjx_rollout(env):
+    """:func:`mjx_rollout_fn` jitted: one compile per task and shape."""
+    import jax
+
+    return jax.jit(mjx_rollout_fn(env))
 
 
 def continue_style(style, low, high, first, horizon, seed):
@@ -181,14 +189,16 @@ def check(task: str, result: dict) -> list[str]:
 
 
 def compare_task(name: str, styles=STYLES, n_starts: int = 16, horizon: int = 50,
-                 threshold: float = 1e-2, seed: int = 0, match_mjx_options: bool = False) -> list:
-    """Every style of one task with one compiled MJX program; list of results."""
+                 threshold: float = 1e-2, seed: int = 0, match_mjx_options: bool = False,
+                 rollout=None) -> list:
+    """Every style of one task with one compiled MJX program (``rollout``, default
+    :func:`make_mjx_rollout`); list of results."""
     from fpmd_mjx import envs
     from fpmd_mjx.envs.gym_reference import make_gym_env
 
     env = envs.make(name)
     gym_env = make_gym_env(name, match_mjx_options=match_mjx_options)
-    rollout = make_mjx_rollout(env)
+    rollout = rollout or make_mjx_rollout(env)
     results = []
     for k, style in enumerate(styles):
         r = compare_style(env, gym_env, rollout, style, n_starts, horizon, threshold, seed + 97 * k)
