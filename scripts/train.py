@@ -36,6 +36,9 @@ def parse_args(argv=None):
                    help="overlay of flat config keys applied before --set (e.g. configs/quick_ip.yaml)")
     p.add_argument("--config-dir", default=None, help="directory of <algo>.yaml files (default: configs/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--mjx-upstream", action="store_true",
+                   help="simulate with MJX as installed, without the project's corrections "
+                        "(fpmd_mjx.envs.mjx_corrections); only to measure what they change")
     return p.parse_args(argv)
 
 
@@ -80,6 +83,12 @@ def main(argv=None) -> int:
 
     enable_compilation_cache()
     import jax
+
+    if args.mjx_upstream:
+        from fpmd_mjx.envs import mjx_corrections
+
+        mjx_corrections.uninstall()
+        print("note: MJX without the project's corrections (--mjx-upstream)")
 
     print(f"training {cfg.algo} on {cfg.env} for {cfg.total_steps} env steps, {args.num_seeds} seed(s), "
           f"{cfg.num_envs} envs x {cfg.updates_per_step} updates/step on {jax.devices()[0].platform}; out: {out}")

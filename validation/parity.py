@@ -232,6 +232,8 @@ def main(argv=None) -> int:
     parser.add_argument("--x64", action="store_true", help="run MJX in float64")
     parser.add_argument("--match-options", action="store_true",
                         help="apply the MJX option changes (Humanoid: Newton) to the C model too")
+    parser.add_argument("--upstream", action="store_true",
+                        help="MJX without the project's corrections (fpmd_mjx.envs.mjx_corrections)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write results to this file")
     parser.add_argument("--table-from", default=None, help="re-print the table of a saved --json file")
@@ -252,9 +254,12 @@ def main(argv=None) -> int:
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     from fpmd_mjx import envs
+    from fpmd_mjx.envs import mjx_corrections
     from fpmd_mjx.jax_setup import enable_compilation_cache
 
     enable_compilation_cache()
+    if args.upstream:
+        mjx_corrections.uninstall()
     try:
         names = envs.names() if args.env == "all" else [envs.canonical_name(n) for n in args.env.split(",")]
     except ValueError as err:
@@ -271,7 +276,7 @@ def main(argv=None) -> int:
             with open(args.json, "w") as f:
                 json.dump({"args": vars(args), "results": results}, f)
     print(f"# parity: {args.starts} states per style, H={args.horizon}, threshold={args.threshold}, "
-          f"x64={args.x64}, match_options={args.match_options}")
+          f"x64={args.x64}, match_options={args.match_options}, upstream={args.upstream}")
     print_table(results)
     return 0
 

@@ -133,23 +133,32 @@ CORRECTIONS = {
 _UPSTREAM = {k: collision_driver._COLLISION_FUNC[k] for k in CORRECTIONS}
 
 
+_STATE = {"rk4": True}  # read by ``step`` at trace time
+
+
 def install() -> None:
-    """Put the corrected colliders into MJX's collision dispatch (idempotent).
+    """Put the corrected colliders into MJX's collision dispatch and make
+    :func:`step` use C's RK4 (idempotent).
 
     MJX looks colliders up in ``collision_driver._COLLISION_FUNC`` at trace
     time, so this must run before the first env function is traced.
     """
     collision_driver._COLLISION_FUNC.update(CORRECTIONS)
+    _STATE["rk4"] = True
 
 
 def uninstall() -> None:
-    """Restore MJX's own colliders (for tests that show the difference)."""
+    """MJX exactly as installed: its own colliders and ``mjx.step`` (to measure
+    what the corrections change, e.g. ``validation/parity.py --upstream``).
+    Functions traced before this call keep what they traced."""
     collision_driver._COLLISION_FUNC.update(_UPSTREAM)
+    _STATE["rk4"] = False
 
 
 def installed() -> bool:
-    """True while every correction is active in MJX's dispatch table."""
-    return all(collision_driver._COLLISION_FUNC.get(k) is f for k, f in CORRECTIONS.items())
+    """True while every correction is active."""
+    return _STATE["rk4"] and all(collision_driver._COLLISION_FUNC.get(k) is f
+                                 for k, f in CORRECTIONS.items())
 
 
 # ----- RK4 (mj_RungeKutta) ------------------------------------------------------
@@ -223,6 +232,6 @@ def rungekutta4(m, d):
 
 def step(m, d):
     """One physics step as C's ``mj_step``: ``mjx.step`` with C's RK4."""
-    if m.opt.integrator != IntegratorType.RK4:
+    if m.opt.integrator != IntegratorType.RK4 or not _STATE["rk4"]:
         return mjx.step(m, d)
     return rungekutta4(m, mjx.forward(m, d))
