@@ -132,20 +132,25 @@ def ant_x64():
     return model, states, qacc, stepped
 
 
+def c_data(model, state):
+    """C MuJoCo data at a recorded (qpos, qvel, ctrl, warm start)."""
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:], data.ctrl[:], data.qacc_warmstart[:] = state
+    return data
+
+
 def test_forward_matches_c_at_contact_states(ant_x64):
     model, states, qacc, _ = ant_x64
-    data = mujoco.MjData(model)
-    for i, (qpos, qvel, ctrl, warm) in enumerate(states):
-        data.qpos[:], data.qvel[:], data.ctrl[:], data.qacc_warmstart[:] = qpos, qvel, ctrl, warm
+    for i, state in enumerate(states):
+        data = c_data(model, state)
         mujoco.mj_forward(model, data)
         np.testing.assert_allclose(qacc[i], data.qacc, atol=1e-8, rtol=0)
 
 
 def test_rk4_step_matches_mj_step(ant_x64):
     model, states, _, stepped = ant_x64
-    data = mujoco.MjData(model)
-    for i, (qpos, qvel, ctrl, warm) in enumerate(states):
-        data.qpos[:], data.qvel[:], data.ctrl[:], data.qacc_warmstart[:] = qpos, qvel, ctrl, warm
+    for i, state in enumerate(states):
+        data = c_data(model, state)
         mujoco.mj_step(model, data)
         np.testing.assert_allclose(stepped.qpos[i], data.qpos, atol=1e-12, rtol=0)
         np.testing.assert_allclose(stepped.qvel[i], data.qvel, atol=1e-10, rtol=0)
