@@ -196,7 +196,13 @@ def load_overlay(path: str) -> dict:
     if not os.path.isfile(path):
         raise ConfigError(f"config overlay {path!r} does not exist")
     with open(path) as f:
-        doc = yaml.safe_load(f) or {}
+        try:
+            doc = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            reason = getattr(e, "problem", None) or type(e).__name__
+            raise ConfigError(f"config overlay {path!r} is not valid YAML{at}: {reason}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"config overlay {path!r} must be a mapping of config keys")
     return dict(doc)

@@ -53,6 +53,17 @@ class Programs:
     chunk: object
     evaluate: dict  # nfe -> jitted (params, keys) -> (returns, lengths)
     nfes: tuple
+    short_chunks: dict = dataclasses.field(default_factory=dict)  # n -> jitted shorter chunk
+
+    def chunk_of(self, num_iterations: int):
+        """The chunk program for ``num_iterations`` iterations (the last chunk of a
+        budget that is not a whole number of chunks gets its own, compiled once)."""
+        if num_iterations == self.trainer.cfg.chunk_iterations:
+            return self.chunk
+        if num_iterations not in self.short_chunks:
+            fn = lambda s: self.trainer.train_chunk(s, num_iterations)  # noqa: E731
+            self.short_chunks[num_iterations] = jax.jit(jax.vmap(fn))
+        return self.short_chunks[num_iterations]
 
 
 def programs(cfg, num_seeds: int) -> Programs:
@@ -141,7 +152,7 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     keeping the last good checkpoint) when a loss turns NaN/inf.
     """
     progs = programs(cfg, num_seeds)
-    trainer, init, warmup, chunk = progs.trainer, progs.init, progs.warmup, progs.chunk
+    trainer, init, warmup = progs.trainer, progs.init, progs.warmup
     evaluate, nfes = progs.evaluate, progs.nfes
     agent = trainer.agent
     dirs = _seed_dirs(out, num_seeds)
@@ -205,7 +216,8 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
             if step >= cfg.total_steps:
                 break
             start_iter = int(np.asarray(state.iteration)[0])
-            new_state, m = chunk(state)
+            todo = min(cfg.chunk_iterations, cfg.total_iterations - start_iter)  # exact budget
+            new_state, m = progs.chunk_of(todo)(state)
             m = jax.device_get(m)
             bad = _first_nonfinite(m, start_iter, cfg.num_envs)
             if bad:

@@ -124,8 +124,9 @@ def make_train(cfg) -> Trainer:
     def warmup(state):
         return jax.lax.scan(warmup_iteration, state, None, length=cfg.warmup_iterations)
 
-    def train_chunk(state):
-        return jax.lax.scan(learn_iteration, state, None, length=cfg.chunk_iterations)
+    def train_chunk(state, num_iterations: int | None = None):
+        """``num_iterations`` (static; default ``cfg.chunk_iterations``) learning iterations."""
+        return jax.lax.scan(learn_iteration, state, None, length=num_iterations or cfg.chunk_iterations)
 
     def train(key):
         state, _ = warmup(init(key))

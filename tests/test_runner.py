@@ -28,24 +28,26 @@ def _params_equal(a, b):
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("full"))
-    res = run(tiny_config(total_steps=192), out, progress=False)
+    res = run(tiny_config(total_steps=180), out, progress=False)
     return out, res
 
 
 def test_run_writes_metrics_checkpoints_and_best(full_run):
+    """180 env steps = a 64-step warm-up, three 32-step chunks and a shortened last
+    chunk: the budget is exact."""
     out, res = full_run
-    assert res.env_steps == 192
+    assert res.env_steps == 180
     with open(os.path.join(out, "metrics.csv")) as f:
         rows = list(csv.DictReader(f))
     evals = [r for r in rows if r["eval_return"]]
-    assert [int(r["env_steps"]) for r in evals] == [64, 96, 128, 160, 192]
+    assert [int(r["env_steps"]) for r in evals] == [64, 96, 128, 160, 180]
     assert os.path.isdir(os.path.join(out, "tb"))
     steps = sorted(int(d) for d in os.listdir(os.path.join(out, "checkpoints")))
-    assert steps[-1] == 192 and len(steps) <= 3  # keep_checkpoints
+    assert steps[-1] == 180 and len(steps) <= 3  # keep_checkpoints
     last, best = find_checkpoints(out)
     meta = read_meta(last)
-    assert meta["env"] == "inverted_pendulum" and meta["algo"] == "fpmd_r" and meta["env_steps"] == 192
-    assert meta["config"]["total_steps"] == 192 and "fpmd_mjx_version" in meta
+    assert meta["env"] == "inverted_pendulum" and meta["algo"] == "fpmd_r" and meta["env_steps"] == 180
+    assert meta["config"]["total_steps"] == 180 and "fpmd_mjx_version" in meta
     assert read_meta(best)["eval_return"] == max(float(r["eval_return"]) for r in evals)
 
 
@@ -60,7 +62,7 @@ def test_resume_reproduces_the_uninterrupted_run(full_run, tmp_path):
     out_full, _ = full_run
     out = str(tmp_path)
     run(tiny_config(total_steps=128), out, progress=False)
-    run(tiny_config(total_steps=192), out, resume=True, progress=False)
+    run(tiny_config(total_steps=180), out, resume=True, progress=False)
     _, _, p_resumed, _ = load_policy(find_checkpoints(out)[0])
     _, _, p_full, _ = load_policy(find_checkpoints(out_full)[0])
     assert _params_equal(p_resumed, p_full)
@@ -105,6 +107,15 @@ def test_cli_bad_input_is_a_one_line_error(args, words):
     assert p.returncode == 2
     err = p.stderr.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_malformed_config_overlay_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("total_steps: [1, 2\nnum_envs: 4\n")
+    p = subprocess.run([sys.executable, TRAIN, "--config", str(bad)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    err = p.stderr.strip()
+    assert len(err.splitlines()) == 1 and "is not valid YAML at line" in err and str(bad) in err, err
 
 
 def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path, capsys):
