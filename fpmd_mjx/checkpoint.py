@@ -14,6 +14,7 @@ the previous checkpoint loadable.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import jax
@@ -27,6 +28,10 @@ FORMAT = 1  # bump when the saved pytrees change incompatibly
 
 class CheckpointError(ValueError):
     """A path that is not a usable checkpoint (one-line message)."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint whose files cannot be read back (truncated, corrupted)."""
 
 
 def _manager(path: str, items: tuple[str, ...], keep: int) -> ocp.CheckpointManager:
@@ -57,18 +62,49 @@ class RunCheckpointer:
         return self.periodic.latest_step()
 
     def restore_state(self, template: Any) -> tuple[Any, dict]:
-        """Newest full ``TrainState`` (``template`` from ``jax.eval_shape``) and its meta."""
-        step = self.periodic.latest_step()
-        if step is None:
+        """Newest intact full ``TrainState`` (``template`` from ``jax.eval_shape``) and
+        its meta.  A damaged newer checkpoint (truncated or unreadable files) is
+        skipped with a one-line warning on stderr and renamed ``<step>.damaged`` (kept
+        for inspection, out of the way of the resumed run's own saves);
+        CheckpointError when none is intact."""
+        steps = sorted(self.periodic.all_steps(), reverse=True)
+        if not steps:
             raise CheckpointError(f"no checkpoint to resume in {self.periodic.directory}")
-        out = self.periodic.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_fill_empty(template)), meta=ocp.args.JsonRestore()))
-        state = jax.tree.map(lambda t, x: jnp.zeros(t.shape, t.dtype) if t.size == 0 else x, template, out["state"])
-        return state, dict(out["meta"])
+        for step in steps:
+            try:
+                out = self.periodic.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(_fill_empty(template)), meta=ocp.args.JsonRestore()))
+            except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
+                path = os.path.join(str(self.periodic.directory), str(step))
+                warn_damaged(path, e, moved_to=_set_aside(path))
+                self.periodic.reload()
+                continue
+            state = jax.tree.map(lambda t, x: jnp.zeros(t.shape, t.dtype) if t.size == 0 else x,
+                                 template, out["state"])
+            return state, dict(out["meta"])
+        raise CheckpointError(f"no intact checkpoint to resume in {self.periodic.directory} "
+                              f"(all {len(steps)} damaged)")
 
     def close(self) -> None:
         self.periodic.close()
         self.best.close()
+
+
+def warn_damaged(step_dir: str, err: Exception, moved_to: str | None = None) -> None:
+    """One line on stderr naming a damaged checkpoint (nothing is deleted)."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+    where = f"; kept as {moved_to}" if moved_to else ""
+    print(f"warning: skipping damaged checkpoint {step_dir} ({type(err).__name__}: {reason}){where}",
+          file=sys.stderr)
+
+
+def _set_aside(step_dir: str) -> str:
+    """Rename a damaged step directory to ``<step>.damaged[.k]``; returns the new path."""
+    target, k = f"{step_dir}.damaged", 1
+    while os.path.exists(target):
+        target, k = f"{step_dir}.damaged.{k}", k + 1
+    os.rename(step_dir, target)
+    return target
 
 
 def _fill_empty(tree: Any) -> Any:
@@ -97,7 +133,10 @@ def read_meta(step_dir: str) -> dict:
         p = os.path.join(meta_dir, name)
         if os.path.isfile(p):
             with open(p) as f:
-                return json.load(f)
+                try:
+                    return json.load(f)
+                except ValueError as e:
+                    raise DamagedCheckpoint(f"checkpoint {step_dir!r} is damaged: unreadable meta") from e
     raise CheckpointError(f"{step_dir!r} is not a fpmd_mjx checkpoint (no meta item)")
 
 
@@ -105,9 +144,31 @@ def _is_step_dir(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "meta")) and os.path.isdir(os.path.join(path, "policy"))
 
 
-def _latest_in(root: str) -> str | None:
+def _steps_in(root: str) -> list[str]:
+    """Step directories of a manager root, newest first."""
     steps = [d for d in os.listdir(root) if d.isdigit() and _is_step_dir(os.path.join(root, d))]
-    return os.path.join(root, max(steps, key=int)) if steps else None
+    return [os.path.join(root, d) for d in sorted(steps, key=int, reverse=True)]
+
+
+def _latest_in(root: str) -> str | None:
+    steps = _steps_in(root)
+    return steps[0] if steps else None
+
+
+def load_intact_policy(step_dir: str):
+    """:func:`load_policy` of ``step_dir``, or, when its files are damaged, of the
+    newest intact older step of the same ``checkpoints/`` or ``best/`` directory (a
+    one-line warning per damaged one; nothing is deleted).  Returns
+    ``(step_dir_used, cfg, trainer, params, meta)``; CheckpointError when none is intact."""
+    path = os.path.abspath(step_dir)
+    name, root = os.path.basename(path), os.path.dirname(path)
+    older = [d for d in _steps_in(root) if int(os.path.basename(d)) < int(name)] if name.isdigit() else []
+    for d in [step_dir, *older]:
+        try:
+            return (d, *load_policy(d))
+        except DamagedCheckpoint as e:
+            warn_damaged(d, e.__cause__ or e)
+    raise CheckpointError(f"no intact checkpoint in {root!r} ({1 + len(older)} damaged)")
 
 
 def find_checkpoints(path: str) -> list[str]:
@@ -163,5 +224,9 @@ def load_policy(step_dir: str):
         raise CheckpointError(f"checkpoint {step_dir!r} has an unusable config: {e}") from None
     trainer = make_train(cfg)
     template = jax.eval_shape(lambda k: trainer.agent.policy_params(trainer.agent.init(k)), jax.random.PRNGKey(0))
-    params = ocp.StandardCheckpointer().restore(os.path.join(os.path.abspath(step_dir), "policy"), template)
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            params = ckptr.restore(os.path.join(os.path.abspath(step_dir), "policy"), template)
+    except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
+        raise DamagedCheckpoint(f"checkpoint {step_dir!r} is damaged: {type(e).__name__}") from e
     return cfg, trainer, params, meta

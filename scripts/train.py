@@ -79,6 +79,7 @@ def main(argv=None) -> int:
         return 2
 
     from fpmd_mjx.jax_setup import enable_compilation_cache
+    from fpmd_mjx.checkpoint import CheckpointError
     from fpmd_mjx.runner import NonFiniteLoss, run, save_run_info
 
     enable_compilation_cache()
@@ -98,6 +99,9 @@ def main(argv=None) -> int:
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}", file=sys.stderr)
         return 3
+    except CheckpointError as e:
+        print(f"error: --resume: {e}", file=sys.stderr)
+        return 2
     print(f"done: {res.env_steps} env steps; MJX eval return (NFE={res.eval_nfe}) "
           f"per seed: {[round(r, 1) for r in res.eval_returns]}, best: {[round(r, 1) for r in res.best_returns]}")
     print(f"checkpoints: {', '.join(res.run_dirs)}  (replay: python validation/gym_eval.py {out})")

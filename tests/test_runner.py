@@ -1,6 +1,7 @@
 """Specifications of the CLI loop: logs, checkpoints, resume, NaN stop, bad input."""
 import csv
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -107,6 +108,36 @@ def test_cli_bad_input_is_a_one_line_error(args, words):
     assert p.returncode == 2
     err = p.stderr.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def _damage(step_dir):
+    """Truncate every data file of a checkpoint, as a bad copy or disk error would."""
+    for root, _, files in os.walk(step_dir):
+        if os.sep + "d" in root:
+            for name in files:
+                with open(os.path.join(root, name), "r+b") as f:
+                    f.truncate(8)
+
+
+def test_damaged_newest_checkpoint_falls_back_for_resume_and_gym_eval(tmp_path, capsys):
+    out = str(tmp_path)
+    run(tiny_config(total_steps=128), out, progress=False)
+    _damage(os.path.join(out, "checkpoints", "128"))
+    gym_eval = _load_script(os.path.join(ROOT, "validation", "gym_eval.py"))
+    res_json = str(tmp_path / "gym.json")
+    assert gym_eval.main([os.path.join(out, "checkpoints"), "--episodes", "2", "--json", res_json]) == 0
+    assert "warning: skipping damaged checkpoint" in capsys.readouterr().err
+    with open(res_json) as f:
+        assert [r["env_steps"] for r in json.load(f)["rows"]] == [96]  # the older intact step
+    res = run(tiny_config(total_steps=160), out, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert len([ln for ln in err.splitlines() if "skipping damaged checkpoint" in ln]) == 1
+    assert res.env_steps == 160 and os.path.isdir(os.path.join(out, "checkpoints", "128.damaged"))
+    load_policy(find_checkpoints(out)[0])  # continued from 96: fresh 128 and 160
+    for step in os.listdir(os.path.join(out, "checkpoints")):
+        _damage(os.path.join(out, "checkpoints", step))
+    with pytest.raises(CheckpointError, match="no intact checkpoint to resume"):
+        run(tiny_config(total_steps=192), out, resume=True, progress=False)
 
 
 def test_malformed_config_overlay_is_a_one_line_error(tmp_path):

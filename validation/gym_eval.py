@@ -98,10 +98,10 @@ def _pick_gl_backend() -> None:
 
 def load_checkpoints(path: str) -> list[tuple]:
     """``[(step_dir, cfg, trainer, params, meta)]`` for every checkpoint under ``path``."""
-    from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints, load_policy
+    from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints, load_intact_policy
 
     try:
-        return [(d, *load_policy(d)) for d in find_checkpoints(path)]
+        return [load_intact_policy(d) for d in find_checkpoints(path)]
     except CheckpointError as e:
         raise EvalError(str(e)) from None
 
