@@ -55,7 +55,7 @@ from mujoco.mjx._src import forward as mjx_forward
 from mujoco.mjx._src import math as mjx_math
 from mujoco.mjx._src.collision_primitive import _plane_sphere, _sphere_sphere, collider
 from mujoco.mjx._src.collision_types import GeomInfo
-from mujoco.mjx._src.types import GeomType, IntegratorType, JointType
+from mujoco.mjx._src.types import GeomType, Impl, IntegratorType, JointType
 
 # mju_normalize3 treats a vector shorter than mjMINVAL as degenerate and returns
 # (1, 0, 0); only then does C fall back to a fixed tangent.
@@ -231,7 +231,9 @@ def rungekutta4(m, d):
 
 
 def step(m, d):
-    """One physics step as C's ``mj_step``: ``mjx.step`` with C's RK4."""
-    if m.opt.integrator != IntegratorType.RK4 or not _STATE["rk4"]:
+    """One physics step as C's ``mj_step``: ``mjx.step`` with C's RK4 (JAX backend;
+    other backends step as MJX does)."""
+    jax_backend = getattr(m, "impl", Impl.JAX) == Impl.JAX
+    if m.opt.integrator != IntegratorType.RK4 or not _STATE["rk4"] or not jax_backend:
         return mjx.step(m, d)
     return rungekutta4(m, mjx.forward(m, d))
