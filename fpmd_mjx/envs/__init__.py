@@ -6,10 +6,18 @@
 
 See docs/tasks.md for the parity measurements against Gymnasium.
 """
-from fpmd_mjx.envs import mjx_corrections
-from fpmd_mjx.envs.base import MjxTask, TaskSpec
-from fpmd_mjx.envs.registry import canonical_name, make, names, spec
-from fpmd_mjx.envs.wrappers import VecEnv
+import contextlib as _contextlib
+import io as _io
+
+# mujoco.mjx prints "Failed to import warp..." on import when its optional Warp
+# backend is not installed (not needed: the tasks run MJX's JAX backend).
+with _contextlib.redirect_stdout(_io.StringIO()):
+    import mujoco.mjx  # noqa: F401
+
+from fpmd_mjx.envs import mjx_corrections  # noqa: E402
+from fpmd_mjx.envs.base import MjxTask, TaskSpec  # noqa: E402
+from fpmd_mjx.envs.registry import canonical_name, make, names, spec  # noqa: E402
+from fpmd_mjx.envs.wrappers import VecEnv  # noqa: E402
 
 mjx_corrections.install()  # before any env function is traced
 
