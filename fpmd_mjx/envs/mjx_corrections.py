@@ -16,7 +16,7 @@ that projection only when its norm is at least 0.5 and otherwise a fixed axis,
 so a capsule standing within 30 degrees of the plane normal (Ant's lower legs
 on the floor, Hopper's/Walker2d's feet when vertical) gets a different tangent
 frame.  Frictional contacts with a pyramidal cone (every v4 task) turn with the
-frame, so the friction forces and qacc differ (up to 30 in one Ant forward).
+frame, so the friction forces and qacc differ (up to 147 in one Ant forward).
 
 **sphere-capsule and capsule-capsule closest points** (same file,
 ``sphere_capsule`` and ``capsule_capsule`` via ``math.closest_segment_point``
