@@ -63,22 +63,26 @@ class RunCheckpointer:
 
     def restore_state(self, template: Any) -> tuple[Any, dict]:
         """Newest intact full ``TrainState`` (``template`` from ``jax.eval_shape``) and
-        its meta.  A damaged newer checkpoint (truncated or unreadable files) is
-        skipped with a one-line warning on stderr and renamed ``<step>.damaged`` (kept
-        for inspection, out of the way of the resumed run's own saves);
-        CheckpointError when none is intact."""
+        its meta.  Newer checkpoints that fail to restore while an older one
+        restores are damaged (truncated or unreadable files): each gets a one-line
+        warning on stderr and is renamed ``<step>.damaged`` (kept for inspection, out
+        of the way of the resumed run's own saves).  When none restores, nothing is
+        renamed and CheckpointError is raised."""
         steps = sorted(self.periodic.all_steps(), reverse=True)
         if not steps:
             raise CheckpointError(f"no checkpoint to resume in {self.periodic.directory}")
+        failed = []
         for step in steps:
             try:
                 out = self.periodic.restore(step, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(_fill_empty(template)), meta=ocp.args.JsonRestore()))
             except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
-                path = os.path.join(str(self.periodic.directory), str(step))
-                warn_damaged(path, e, moved_to=_set_aside(path))
-                self.periodic.reload()
+                failed.append((os.path.join(str(self.periodic.directory), str(step)), e))
                 continue
+            for path, err in failed:
+                warn_damaged(path, err, moved_to=_set_aside(path))
+            if failed:
+                self.periodic.reload()
             state = jax.tree.map(lambda t, x: jnp.zeros(t.shape, t.dtype) if t.size == 0 else x,
                                  template, out["state"])
             return state, dict(out["meta"])
