@@ -3,6 +3,9 @@ evaluation, logging and checkpoints (``scripts/train.py`` is a thin shell over `
 
 Several seeds train in one program (``jax.vmap`` over the chunk); each seed writes
 its own run directory ``OUT/seed_<k>/`` (``OUT/`` itself when there is one seed).
+One seed runs unbatched (the seed axis added around the program, not vmapped), so
+the agents' and the envs' ``lax.cond`` branches are skipped for real rather than
+computed and discarded as under ``vmap``.
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ class Programs:
     chunk: object
     evaluate: dict  # nfe -> jitted (params, keys) -> (returns, lengths)
     nfes: tuple
+    num_seeds: int = 1
     short_chunks: dict = dataclasses.field(default_factory=dict)  # n -> jitted shorter chunk
 
     def chunk_of(self, num_iterations: int):
@@ -62,7 +66,7 @@ class Programs:
             return self.chunk
         if num_iterations not in self.short_chunks:
             fn = lambda s: self.trainer.train_chunk(s, num_iterations)  # noqa: E731
-            self.short_chunks[num_iterations] = jax.jit(jax.vmap(fn))
+            self.short_chunks[num_iterations] = _over_seeds(fn, self.num_seeds)
         return self.short_chunks[num_iterations]
 
 
@@ -76,14 +80,28 @@ def programs(cfg, num_seeds: int) -> Programs:
 
 @functools.lru_cache(maxsize=8)
 def _programs(cfg, num_seeds: int) -> Programs:
-    del num_seeds  # part of the cache key: vmapped shapes differ
     trainer = make_train(cfg)
     agent = trainer.agent
     nfes = tuple(sorted({agent.eval_nfe, cfg.flow_steps} if cfg.algo == "fpmd_r" else {agent.eval_nfe}))
-    evaluate = {n: jax.jit(jax.vmap(lambda p, k, n=n: trainer.evaluate(p, k, n))) for n in nfes}
-    return Programs(trainer=trainer, init=jax.jit(jax.vmap(trainer.init)),
-                    warmup=jax.jit(jax.vmap(lambda s: _strong(trainer.warmup(s)[0]))),
-                    chunk=jax.jit(jax.vmap(trainer.train_chunk)), evaluate=evaluate, nfes=nfes)
+    seeds = functools.partial(_over_seeds, num_seeds=num_seeds)
+    evaluate = {n: seeds(lambda p, k, n=n: trainer.evaluate(p, k, n)) for n in nfes}
+    return Programs(trainer=trainer, init=seeds(trainer.init),
+                    warmup=seeds(lambda s: _strong(trainer.warmup(s)[0])),
+                    chunk=seeds(trainer.train_chunk), evaluate=evaluate, nfes=nfes, num_seeds=num_seeds)
+
+
+def _over_seeds(fn, num_seeds: int):
+    """``fn`` jitted over a leading seed axis: ``vmap`` for several seeds; for one,
+    the axis is removed before and restored after ``fn`` (same signature, no
+    batching, so ``lax.cond`` stays a branch)."""
+    if num_seeds > 1:
+        return jax.jit(jax.vmap(fn))
+
+    def one(*args):
+        out = fn(*jax.tree.map(lambda x: x[0], args))
+        return jax.tree.map(lambda x: x[None], out)
+
+    return jax.jit(one)
 
 
 def _strong(tree):
@@ -197,7 +215,7 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     bar = _progress_bar(cfg.total_steps, steps(), progress)
     next_eval = (steps() // cfg.eval_every + 1) * cfg.eval_every if resume else steps()
     next_ckpt = (steps() // cfg.checkpoint_every + 1) * cfg.checkpoint_every if resume else steps()
-    t_last, interrupted = time.time(), False
+    interrupted = False
     try:
         while True:
             step = steps()
@@ -217,6 +235,7 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
                 break
             start_iter = int(np.asarray(state.iteration)[0])
             todo = min(cfg.chunk_iterations, cfg.total_iterations - start_iter)  # exact budget
+            t_chunk = time.time()  # the rate counts training only, not evaluation or saving
             new_state, m = progs.chunk_of(todo)(state)
             m = jax.device_get(m)
             bad = _first_nonfinite(m, start_iter, cfg.num_envs)
@@ -224,9 +243,7 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
                 raise NonFiniteLoss(f"non-finite {bad[0]} at env step {bad[1]}; kept the last good checkpoint "
                                     f"in {os.path.join(dirs[0], 'checkpoints')}")
             state = new_state
-            now = time.time()
-            rate = (steps() - step) / max(now - t_last, 1e-9)
-            t_last = now
+            rate = (steps() - step) / max(time.time() - t_chunk, 1e-9)
             _log_chunk(loggers, steps(), rate, m)
             bar.update(steps() - step)
             bar.set_postfix(eval=f"{np.mean(latest):.1f}", best=f"{np.mean(best):.1f}")

@@ -43,6 +43,9 @@ class Trainer(NamedTuple):
     train_chunk(state) -> (state, metrics): ``cfg.chunk_iterations`` learning iterations
     train(key) -> (state, metrics): init, warmup, then all learning iterations in one scan
     evaluate(params, key, nfe) -> (returns, lengths): ``cfg.eval_episodes`` full episodes
+    collect(state) -> (state, metrics): the first half of a learning iteration (act with
+        the exploration policy, step the envs, store the transitions)
+    update(state) -> (state, metrics): the second half (``cfg.updates_per_step`` updates)
     """
 
     init: Callable
@@ -50,6 +53,8 @@ class Trainer(NamedTuple):
     train_chunk: Callable
     train: Callable
     evaluate: Callable
+    collect: Callable
+    update: Callable
     agent: Any
     env: Any
     cfg: Any
@@ -152,5 +157,6 @@ def make_train(cfg) -> Trainer:
         (_, _, ret, length), _ = jax.lax.scan(step, carry, jax.random.split(k_act, env.episode_length))
         return ret, length
 
-    return Trainer(init=init, warmup=warmup, train_chunk=train_chunk, train=train,
-                   evaluate=evaluate, agent=agent, env=env, cfg=cfg)
+    return Trainer(init=init, warmup=warmup, train_chunk=train_chunk, train=train, evaluate=evaluate,
+                   collect=lambda state: env_step(state, learn=True), update=sgd_steps,
+                   agent=agent, env=env, cfg=cfg)

@@ -7,23 +7,25 @@ Env steps/s = B * steps / seconds.  Beside it, single-threaded C MuJoCo through
 the Gymnasium v4 env (random actions, reset on termination/truncation).
 
     python scripts/bench_envs.py --env hopper,half_cheetah --batch-sizes 1,128 --steps 100 --out bench.json
+    python scripts/bench_envs.py --env hopper,half_cheetah,walker2d,ant --batch-sizes 64 --compare-caps
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import sys
 import time
 
 
 
-def bench_mjx(name: str, batch: int, steps: int) -> dict:
+def bench_mjx(name: str, batch: int, steps: int, solver_caps: bool = True) -> dict:
     """Compile and time one scan of ``steps`` VecEnv steps at batch ``batch``."""
     import jax
 
     from fpmd_mjx import envs
 
-    vec = envs.make_vec(name, batch)
+    vec = envs.make_vec(name, batch, solver_caps=solver_caps)
     env = vec.env
 
     def rollout(state, key):
@@ -66,6 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", default="1,128,1024")
     parser.add_argument("--steps", type=int, default=100, help="scanned steps per timing")
     parser.add_argument("--c-steps", type=int, default=5000, help="C MuJoCo steps timed")
+    parser.add_argument("--compare-caps", action="store_true",
+                        help="also time MJX with the v4 XMLs' solver limits (no caps) and print capped/uncapped")
     parser.add_argument("--out", default=None, help="write JSON here")
     args = parser.parse_args(argv)
     import jax
@@ -74,19 +78,28 @@ def main(argv=None) -> int:
     from fpmd_mjx.jax_setup import enable_compilation_cache
 
     enable_compilation_cache()
-    names = envs.names() if args.env == "all" else [envs.canonical_name(n) for n in args.env.split(",")]
-    batches = [int(b) for b in args.batch_sizes.split(",")]
+    try:
+        names = envs.names() if args.env == "all" else [envs.canonical_name(n) for n in args.env.split(",")]
+        batches = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     rows = []
-    print(f"{'task':26s} {'batch':>6s} {'compile s':>9s} {'MJX steps/s':>12s} "
-          f"{'C steps/s':>10s} {'MJX/C':>7s}")
+    print(f"{'task':26s} {'batch':>6s} {'compile s':>9s} {'MJX steps/s':>12s} {'C steps/s':>10s} {'MJX/C':>7s}"
+          + (f" {'uncapped steps/s':>17s} {'capped/uncapped':>16s}" if args.compare_caps else ""))
     for name in names:
         c_sps = bench_c(name, args.c_steps)
         for batch in batches:
             row = bench_mjx(name, batch, args.steps) | {"c_steps_per_s": c_sps}
             row["ratio"] = row["steps_per_s"] / c_sps
+            line = (f"{name:26s} {batch:6d} {row['compile_s']:9.1f} {row['steps_per_s']:12.0f} "
+                    f"{c_sps:10.0f} {row['ratio']:7.3f}")
+            if args.compare_caps:
+                row["uncapped_steps_per_s"] = bench_mjx(name, batch, args.steps, solver_caps=False)["steps_per_s"]
+                row["caps_speedup"] = row["steps_per_s"] / row["uncapped_steps_per_s"]
+                line += f" {row['uncapped_steps_per_s']:17.0f} {row['caps_speedup']:16.2f}"
             rows.append(row)
-            print(f"{name:26s} {batch:6d} {row['compile_s']:9.1f} {row['steps_per_s']:12.0f} "
-                  f"{c_sps:10.0f} {row['ratio']:7.3f}", flush=True)
+            print(line, flush=True)
     if args.out:
         meta = {"device": str(jax.devices()[0]), "platform": platform.platform(),
                 "args": vars(args)}

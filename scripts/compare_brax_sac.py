@@ -9,7 +9,8 @@ its episode / auto-reset wrappers with ``episode_length = env.episode_length``);
 our algorithms train with ``fpmd_mjx.runner.run`` on the same task, in the same
 process, with matched knobs: env steps, parallel envs, warm-up (brax:
 ``min_replay_size``), batch size, updates per vector step (brax:
-``grad_updates_per_step``), discount, hidden sizes (brax keeps its relu; ours mish).
+``grad_updates_per_step``), discount, networks (hidden sizes and relu, brax's
+activation, for every algorithm here; the configs' own default is mish).
 Reported per algorithm: wall time (compilation included), env steps / s over the
 whole run and in steady state (compilation excluded), and the final evaluation
 return (brax: its deterministic eval over ``--eval-episodes`` episodes; ours: the
@@ -44,7 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--hidden-sizes", type=int, nargs="+", default=[128, 128])
     p.add_argument("--eval-episodes", type=int, default=16)
-    p.add_argument("--algos", nargs="+", default=["fpmd_r", "fpmd_m"], help="ours, trained beside brax SAC")
+    p.add_argument("--algos", nargs="+", default=["sac", "fpmd_m", "fpmd_r"], help="ours, trained beside brax SAC")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--smoke", action="store_true", help="a tiny budget and networks (for tests)")
@@ -93,6 +94,7 @@ def run_ours(algo: str, env_name: str, b: dict, seed: int) -> dict:
     cfg = load_config(algo, env_name, dict(
         total_steps=b["steps"], num_envs=b["num_envs"], warmup_steps=b["warmup"], hidden_sizes=list(b["hidden_sizes"]),
         updates_per_step=b["updates_per_step"], batch_size=b["batch_size"], eval_episodes=b["eval_episodes"],
+        activation="relu",
         buffer_size=max(b["steps"], b["num_envs"]), eval_every=b["steps"], checkpoint_every=b["steps"],
         chunk_iterations=max(1, min(1000, (b["steps"] - b["warmup"]) // b["num_envs"] // 4)), seed=seed))
     with tempfile.TemporaryDirectory() as out:

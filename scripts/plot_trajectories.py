@@ -12,6 +12,8 @@ plane of the first two action dimensions (against sampling time for 1-D actions)
 * FPMD-R: the Euler path with K = ``flow_steps`` steps (thin lines) and, from the
   same prior draws, the one-step jump a0 + v(a0, 0 | s) (dashed straight lines) --
   close end points mean a small one-step discretisation error;
+* FPMD-M: the K-step MeanFlow path (``--steps K``; its policy acts with K = 1) and
+  the one-step jump z - u(z, 0, 1) from the same draws;
 * DPMD: the ancestral DDPM chain of K steps from N(0, I).
 
 A CKPT is a checkpoint step directory, or a run directory (its newest periodic
@@ -78,7 +80,7 @@ def trajectories(step_dir: str, num_states: int, num_samples: int, steps, seed: 
     obs_n = jnp.repeat(obs[:, None], num_samples, axis=1)  # (S, N, obs_dim)
     paths = np.asarray(jax.jit(lambda p, o, key: fn(p, o, key, k))(params, obs_n, k_prior))
     jumps = None
-    if cfg.algo == "fpmd_r":  # the one-step sample from the same prior draws
+    if cfg.algo in ("fpmd_r", "fpmd_m"):  # the one-step sample from the same prior draws
         jumps = np.asarray(jax.jit(lambda p, o, key: fn(p, o, key, 1))(params, obs_n, k_prior))
     return {"paths": np.moveaxis(paths, 0, 1), "jumps": None if jumps is None else np.moveaxis(jumps, 0, 1),
             "task": cfg.env, "algo": cfg.algo, "env_steps": meta.get("env_steps"), "nfe": k}

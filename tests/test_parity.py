@@ -33,3 +33,28 @@ def test_short_rollouts_track_gymnasium(name):
     for r in results:
         assert r["rollout_obs_err"]["1"] <= tol, (name, r["style"], r["rollout_obs_err"])
         assert r["steps_to_div_median"] >= task_programs.HORIZON / 2, (name, r["style"], r)
+
+
+def test_solver_caps_limit_only_the_mjx_model():
+    """Every task caps MJX's Newton and line-search iterations below v4's 100 / 50;
+    ``solver_caps=False`` keeps the XML's limits, and the C reference never gets caps."""
+    from fpmd_mjx.envs.gym_reference import make_gym_env
+
+    for name in envs.names():
+        caps = dict(envs.spec(name).solver_caps)
+        capped, uncapped = envs.make(name), envs.make(name, solver_caps=False)
+        assert capped.sys.opt.iterations == caps["iterations"] < uncapped.sys.opt.iterations
+        assert capped.sys.opt.ls_iterations == caps["ls_iterations"] < uncapped.sys.opt.ls_iterations
+        c_opt = make_gym_env(name, match_mjx_options=True).unwrapped.model.opt
+        assert (c_opt.iterations, c_opt.ls_iterations) == (uncapped.sys.opt.iterations, uncapped.sys.opt.ls_iterations)
+
+
+def test_solver_caps_change_no_result_bit():
+    """Hopper (plane and capsule-capsule contacts, joint limits): the uncapped MJX
+    model gives the same parity numbers, error for error, as the capped default."""
+    capped, _ = task_programs.parity_results("hopper")
+    uncapped = parity.compare_task("hopper", n_starts=task_programs.STARTS, horizon=task_programs.HORIZON,
+                                   seed=3, match_mjx_options=True, solver_caps=False)
+    for a, b in zip(capped, uncapped):
+        assert a["obs_errors"] == b["obs_errors"] and a["rew_errors"] == b["rew_errors"], a["style"]
+        assert a["rollout_obs_err"] == b["rollout_obs_err"], a["style"]

@@ -15,7 +15,7 @@ joints at their limits, deep in episodes.  From recorded states:
    differences).
 
     python validation/parity.py --env all [--styles uniform,bounds,walk]
-        [--transitions 500] [--rollouts 16] [--horizon 50] [--x64] [--json F]
+        [--starts 64] [--horizon 50] [--x64] [--no-caps] [--json F]
 """
 from __future__ import annotations
 
@@ -195,20 +195,21 @@ def check(task: str, result: dict) -> list[str]:
 
 def compare_task(name: str, styles=STYLES, n_starts: int = 16, horizon: int = 50,
                  threshold: float = 1e-2, seed: int = 0, match_mjx_options: bool = False,
-                 rollout=None, solver_tolerance: float | None = None) -> list:
+                 rollout=None, solver_tolerance: float | None = None, solver_caps: bool = True) -> list:
     """Every style of one task with one compiled MJX program (``rollout``, default
     :func:`make_mjx_rollout`); list of results.  ``solver_tolerance`` sets
-    ``opt.tolerance`` of both models (v4: 1e-8)."""
+    ``opt.tolerance`` of both models (v4: 1e-8); ``solver_caps=False`` runs MJX
+    with the XML's iteration limits instead of the task's caps."""
     import dataclasses
 
     from fpmd_mjx import envs
     from fpmd_mjx.envs.gym_reference import make_gym_env
 
-    env = envs.make(name)
+    env = envs.make(name, solver_caps)
     gym_env = make_gym_env(name, match_mjx_options=match_mjx_options)
     if solver_tolerance is not None:
         spec = dataclasses.replace(env.spec, options=env.spec.options + (("tolerance", solver_tolerance),))
-        env = type(env)(spec)
+        env = type(env)(spec, solver_caps)
         gym_env.unwrapped.model.opt.tolerance = solver_tolerance
     rollout = rollout or make_mjx_rollout(env)
     results = []
@@ -259,6 +260,8 @@ def main(argv=None) -> int:
                         help="opt.tolerance of both models (v4: 1e-8), to expose solver stopping effects")
     parser.add_argument("--upstream", action="store_true",
                         help="MJX without the project's corrections (fpmd_mjx.envs.mjx_corrections)")
+    parser.add_argument("--no-caps", action="store_true",
+                        help="MJX with the XML's solver iteration limits, not the tasks' caps (TaskSpec.solver_caps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write results to this file")
     parser.add_argument("--table-from", default=None, help="re-print the table of a saved --json file")
@@ -300,14 +303,16 @@ def main(argv=None) -> int:
     for name in names:  # print and save after each task, so a long run is never lost
         t0 = time.perf_counter()
         results += compare_task(name, styles, args.starts, args.horizon, args.threshold, args.seed,
-                                args.match_options, solver_tolerance=args.solver_tolerance)
+                                args.match_options, solver_tolerance=args.solver_tolerance,
+                                solver_caps=not args.no_caps)
         print(f"# {name}: {time.perf_counter() - t0:.1f} s", flush=True)
         print_table([r for r in results if r["task"] == name])
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"args": vars(args), "results": results}, f)
     print(f"# parity: {args.starts} states per style, H={args.horizon}, threshold={args.threshold}, "
-          f"x64={args.x64}, match_options={args.match_options}, upstream={args.upstream}")
+          f"x64={args.x64}, match_options={args.match_options}, upstream={args.upstream}, "
+          f"solver caps={not args.no_caps}")
     print_table(results)
     return 0
 

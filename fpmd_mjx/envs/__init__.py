@@ -22,9 +22,10 @@ from fpmd_mjx.envs.wrappers import VecEnv  # noqa: E402
 mjx_corrections.install()  # before any env function is traced
 
 
-def make_vec(name: str, num_envs: int, episode_length: int | None = None) -> VecEnv:
-    """``VecEnv(make(name), num_envs, episode_length)``."""
-    return VecEnv(make(name), num_envs, episode_length)
+def make_vec(name: str, num_envs: int, episode_length: int | None = None,
+             solver_caps: bool = True) -> VecEnv:
+    """``VecEnv(make(name, solver_caps), num_envs, episode_length)``."""
+    return VecEnv(make(name, solver_caps), num_envs, episode_length)
 
 
 __all__ = ["MjxTask", "TaskSpec", "VecEnv", "canonical_name", "make", "make_vec", "names", "spec"]

@@ -53,6 +53,13 @@ class TaskSpec:
         ``mj_model.opt`` before ``mjx.put_model``; every entry is documented
         with its measured parity effect in docs/tasks.md.
       rne_post: compute ``cfrc_ext`` (``mjx.rne_postconstraint``) after each step.
+      solver_caps: ``(("iterations", n), ("ls_iterations", k))``: caps on the MJX
+        model's Newton and line-search iterations (v4 keeps MuJoCo's 100 and 50).
+        C MuJoCo stops when converged; MJX's line search always runs
+        ``ls_iterations`` under ``vmap``.  Each cap covers what the task uses
+        along trajectories with margin, so it changes no result bit
+        (``validation/solver_usage.py``, docs/tasks.md).  Never applied to the
+        C model.
     """
 
     name: str
@@ -63,15 +70,23 @@ class TaskSpec:
     obs_size: int
     options: tuple = ()
     rne_post: bool = False
+    solver_caps: tuple = ()
+
+
+def newton_caps(newton: int, line_search: int = 8) -> tuple:
+    """``TaskSpec.solver_caps`` value: at most ``newton`` Newton iterations of at
+    most ``line_search`` line-search iterations each."""
+    return (("iterations", newton), ("ls_iterations", line_search))
 
 
 _SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
 
 
-def load_mj_model(spec: TaskSpec) -> mujoco.MjModel:
-    """C model of ``spec``: the v4 XML with ``spec.options`` applied."""
+def load_mj_model(spec: TaskSpec, solver_caps: bool = False) -> mujoco.MjModel:
+    """C model of ``spec``: the v4 XML with ``spec.options`` applied (and
+    ``spec.solver_caps`` with ``solver_caps=True``, as MJX runs it)."""
     model = mujoco.MjModel.from_xml_path(gym_asset_path(spec.xml))
-    for key, value in spec.options:
+    for key, value in spec.options + (spec.solver_caps if solver_caps else ()):
         if key == "solver":
             value = _SOLVERS[value]
         setattr(model.opt, key, value)
@@ -81,14 +96,16 @@ def load_mj_model(spec: TaskSpec) -> mujoco.MjModel:
 class MjxTask(PipelineEnv):
     """One Gymnasium v4 task on MJX (a single, unbatched environment).
 
+    ``solver_caps=False`` runs MJX with the XML's own solver iteration limits
+    (v4's settings; slower, the same results: see ``TaskSpec.solver_caps``).
     Subclasses implement ``_sample_state(rng) -> (qpos, qvel)``,
     ``_obs(data) -> (obs_size,)``, ``_reward(data0, data1, action) ->
     (reward, terms)`` and optionally ``_terminated(data1) -> bool``.
     """
 
-    def __init__(self, spec: TaskSpec):
-        self.spec = spec
-        self.mj_model = load_mj_model(spec)
+    def __init__(self, spec: TaskSpec, solver_caps: bool = True):
+        self.spec, self.solver_caps = spec, bool(solver_caps)
+        self.mj_model = load_mj_model(spec, self.solver_caps)
         super().__init__(sys=mjx.put_model(self.mj_model), backend="mjx", n_frames=spec.frame_skip)
         limited = self.mj_model.actuator_ctrllimited.astype(bool)
         rng = self.mj_model.actuator_ctrlrange

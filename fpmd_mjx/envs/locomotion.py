@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import jax
 import numpy as np
 
-from fpmd_mjx.envs.base import MjxTask, TaskSpec, normal_noise, uniform_noise
+from fpmd_mjx.envs.base import MjxTask, TaskSpec, newton_caps, normal_noise, uniform_noise
 
 
 class _Locomotion(MjxTask):
@@ -64,8 +64,8 @@ class Ant(_Locomotion):
     noise, qvel_normal, skip = 0.1, True, 2
     fwd_w, ctrl_w, healthy_w = 1.0, 0.5, 1.0
 
-    def __init__(self, spec):
-        super().__init__(spec)
+    def __init__(self, spec, solver_caps=True):
+        super().__init__(spec, solver_caps)
         self._torso = self.body_id("torso")
 
     def _position(self, data):
@@ -123,8 +123,8 @@ class Humanoid(_Locomotion):
     noise, skip = 1e-2, 2
     fwd_w, ctrl_w, healthy_w = 1.25, 0.1, 5.0
 
-    def __init__(self, spec):
-        super().__init__(spec)
+    def __init__(self, spec, solver_caps=True):
+        super().__init__(spec, solver_caps)
         mass = np.array(self.mj_model.body_mass)
         self._mass_w = mass / mass.sum()
 
@@ -156,14 +156,18 @@ def _spec(name, gym_id, xml, frame_skip, obs_size, **kw) -> TaskSpec:
     return TaskSpec(name, gym_id, xml, frame_skip, 1000, obs_size, **kw)
 
 
+# solver_caps: Newton iterations at least twice the most MJX used along
+# Gymnasium-driven trajectories, line search 8 (validation/solver_usage.py;
+# docs/tasks.md, "Solver caps").
 SPECS = {
-    "ant": (Ant, _spec("ant", "Ant-v4", "ant.xml", 5, 27)),
-    "half_cheetah": (HalfCheetah, _spec("half_cheetah", "HalfCheetah-v4", "half_cheetah.xml", 5, 17)),
-    "hopper": (Hopper, _spec("hopper", "Hopper-v4", "hopper.xml", 4, 11)),
-    "walker2d": (Walker2d, _spec("walker2d", "Walker2d-v4", "walker2d.xml", 4, 17)),
+    "ant": (Ant, _spec("ant", "Ant-v4", "ant.xml", 5, 27, solver_caps=newton_caps(16))),
+    "half_cheetah": (HalfCheetah, _spec("half_cheetah", "HalfCheetah-v4", "half_cheetah.xml", 5, 17,
+                                        solver_caps=newton_caps(12))),
+    "hopper": (Hopper, _spec("hopper", "Hopper-v4", "hopper.xml", 4, 11, solver_caps=newton_caps(12))),
+    "walker2d": (Walker2d, _spec("walker2d", "Walker2d-v4", "walker2d.xml", 4, 17, solver_caps=newton_caps(16))),
     # humanoid.xml asks for PGS, which MJX lacks: Newton with the XML's 50
     # iterations (parity effect measured in docs/tasks.md).
     "humanoid": (Humanoid, _spec("humanoid", "Humanoid-v4", "humanoid.xml", 5, 376,
-                                 options=(("solver", "newton"),), rne_post=True)),
-    "swimmer": (Swimmer, _spec("swimmer", "Swimmer-v4", "swimmer.xml", 4, 8)),
+                                 options=(("solver", "newton"),), rne_post=True, solver_caps=newton_caps(16))),
+    "swimmer": (Swimmer, _spec("swimmer", "Swimmer-v4", "swimmer.xml", 4, 8, solver_caps=newton_caps(8))),
 }

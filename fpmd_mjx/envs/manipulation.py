@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fpmd_mjx.envs.base import MjxTask, TaskSpec, uniform_noise
+from fpmd_mjx.envs.base import MjxTask, TaskSpec, newton_caps, uniform_noise
 
 _CANDIDATES = 32
 
@@ -36,8 +36,8 @@ class Reacher(MjxTask):
     |goal| < 0.2; qvel = U(-0.005, 0.005) with the goal's qvel = 0.
     """
 
-    def __init__(self, spec):
-        super().__init__(spec)
+    def __init__(self, spec, solver_caps=True):
+        super().__init__(spec, solver_caps)
         self._tip, self._target = self.body_id("fingertip"), self.body_id("target")
 
     def _sample_state(self, rng):
@@ -69,8 +69,8 @@ class Pusher(MjxTask):
     qvel = U(-0.005, 0.005) with the object's and goal's qvel = 0.
     """
 
-    def __init__(self, spec):
-        super().__init__(spec)
+    def __init__(self, spec, solver_caps=True):
+        super().__init__(spec, solver_caps)
         self._tips = self.body_id("tips_arm")
         self._object, self._goal = self.body_id("object"), self.body_id("goal")
 
@@ -98,6 +98,6 @@ class Pusher(MjxTask):
 
 
 SPECS = {
-    "reacher": (Reacher, TaskSpec("reacher", "Reacher-v4", "reacher.xml", 2, 50, 11)),
-    "pusher": (Pusher, TaskSpec("pusher", "Pusher-v4", "pusher.xml", 5, 100, 23)),
+    "reacher": (Reacher, TaskSpec("reacher", "Reacher-v4", "reacher.xml", 2, 50, 11, solver_caps=newton_caps(8))),
+    "pusher": (Pusher, TaskSpec("pusher", "Pusher-v4", "pusher.xml", 5, 100, 23, solver_caps=newton_caps(16))),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fpmd_mjx.envs.base import MjxTask, TaskSpec, normal_noise, uniform_noise
+from fpmd_mjx.envs.base import MjxTask, TaskSpec, newton_caps, normal_noise, uniform_noise
 
 
 class InvertedPendulum(MjxTask):
@@ -64,10 +64,13 @@ class InvertedDoublePendulum(MjxTask):
         return data.site_xpos[0, 2] <= 1.0
 
 
+# solver_caps: see locomotion.SPECS (only joint limits here: MJX uses at most one
+# Newton iteration along Gymnasium-driven trajectories).
 SPECS = {
     "inverted_pendulum": (InvertedPendulum, TaskSpec(
-        "inverted_pendulum", "InvertedPendulum-v4", "inverted_pendulum.xml", 2, 1000, 4)),
+        "inverted_pendulum", "InvertedPendulum-v4", "inverted_pendulum.xml", 2, 1000, 4,
+        solver_caps=newton_caps(8))),
     "inverted_double_pendulum": (InvertedDoublePendulum, TaskSpec(
         "inverted_double_pendulum", "InvertedDoublePendulum-v4",
-        "inverted_double_pendulum.xml", 5, 1000, 11)),
+        "inverted_double_pendulum.xml", 5, 1000, 11, solver_caps=newton_caps(8))),
 }

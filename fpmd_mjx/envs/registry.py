@@ -46,12 +46,14 @@ def spec(name: str) -> TaskSpec:
 
 
 @functools.lru_cache(maxsize=None)
-def _make_cached(canonical: str) -> MjxTask:
+def _make_cached(canonical: str, solver_caps: bool) -> MjxTask:
     cls, task_spec = _TABLE[canonical]
-    return cls(task_spec)
+    return cls(task_spec, solver_caps)
 
 
-def make(name: str) -> MjxTask:
+def make(name: str, solver_caps: bool = True) -> MjxTask:
     """A single-env MJX task (brax PipelineEnv).  Instances are cached per name
-    (they hold only static model data), so repeated calls are cheap."""
-    return _make_cached(canonical_name(name))
+    (they hold only static model data), so repeated calls are cheap.
+    ``solver_caps=False``: the v4 XML's solver iteration limits instead of the
+    task's caps (same results, slower; see ``TaskSpec.solver_caps``)."""
+    return _make_cached(canonical_name(name), bool(solver_caps))

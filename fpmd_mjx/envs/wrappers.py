@@ -19,10 +19,11 @@ State layout after ``step`` (leading axis ``num_envs`` everywhere):
   episode of each env (for logging; 0 before the first one ends);
 * ``info["key"]``: per-env PRNG keys used for the resets.
 
-Cost: ``step`` samples a fresh initial state for every env on every call (one
-extra ``mjx.forward`` per env step, next to the ``4 * frame_skip`` forwards of
-an RK4 step) and selects it where an episode ended; branch-free, so it runs
-unchanged under ``vmap``/``scan``.
+Cost: when any env of the batch ended, ``step`` samples a fresh initial state
+for every env (one ``mjx.forward`` each) and selects it where an episode ended;
+otherwise a ``lax.cond`` skips the resets.  Under an outer ``vmap`` (several
+seeds in one program) the cond becomes a select and the resets run every step,
+with the same results.
 """
 from __future__ import annotations
 
@@ -78,8 +79,9 @@ class VecEnv(Wrapper):
         ended = jnp.maximum(terminated, truncated)
         ep_return = info["episode_return"] + nxt.reward
         k_next, k_reset = _split_each(info["key"])
-        fresh = jax.vmap(self.env.reset)(k_reset)
-        merged = _select(ended > 0, fresh, nxt)
+        merged = jax.lax.cond(jnp.any(ended > 0),
+                              lambda: _select(ended > 0, jax.vmap(self.env.reset)(k_reset), nxt),
+                              lambda: nxt)
         new_info = {
             "terminated": terminated, "truncated": truncated, "final_obs": nxt.obs,
             "steps": jnp.where(ended > 0, 0, steps).astype(jnp.int32),
