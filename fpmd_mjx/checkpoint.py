@@ -2,11 +2,12 @@
 
 Layout of one run directory (one seed)::
 
-    RUN/checkpoints/<env_step>/{state,policy,meta}   every --checkpoint-every steps (last = newest)
-    RUN/best/<env_step>/{policy,meta}                best MJX evaluation return so far
+    RUN/checkpoints/<env_step>/{state,policy,critic,meta}   every --checkpoint-every steps (last = newest)
+    RUN/best/<env_step>/{policy,critic,meta}                best MJX evaluation return so far
 
 ``state`` is the whole ``TrainState`` (for ``--resume``), ``policy`` the evaluation
-parameters, ``meta`` a JSON dict (task, algo, config, step, eval returns, package
+parameters, ``critic`` the online critic's (FPMD/DPMD: for best-of-N evaluation;
+absent for SAC and in older checkpoints), ``meta`` a JSON dict (task, algo, config, step, eval returns, package
 version, ``format``). Saves are synchronous and orbax writes each step to a
 temporary directory renamed on completion, so a crash or Ctrl-C mid-save leaves
 the previous checkpoint loadable.
@@ -44,18 +45,19 @@ class RunCheckpointer:
 
     def __init__(self, run_dir: str, keep: int = 3):
         self.run_dir = run_dir
-        self.periodic = _manager(os.path.join(run_dir, "checkpoints"), ("state", "policy", "meta"), keep)
-        self.best = _manager(os.path.join(run_dir, "best"), ("policy", "meta"), 1)
+        self.periodic = _manager(os.path.join(run_dir, "checkpoints"), ("state", "policy", "critic", "meta"), keep)
+        self.best = _manager(os.path.join(run_dir, "best"), ("policy", "critic", "meta"), 1)
 
-    def save(self, step: int, state: Any, policy: Any, meta: dict) -> None:
+    def save(self, step: int, state: Any, policy: Any, meta: dict, critic: Any = None) -> None:
         self.periodic.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(_fill_empty(state)), policy=ocp.args.StandardSave(policy),
-            meta=ocp.args.JsonSave(_with_version(meta))), force=True)
+            meta=ocp.args.JsonSave(_with_version(meta)), **_critic_arg(critic)), force=True)
         self.periodic.wait_until_finished()
 
-    def save_best(self, step: int, policy: Any, meta: dict) -> None:
+    def save_best(self, step: int, policy: Any, meta: dict, critic: Any = None) -> None:
         self.best.save(step, args=ocp.args.Composite(
-            policy=ocp.args.StandardSave(policy), meta=ocp.args.JsonSave(_with_version(meta))), force=True)
+            policy=ocp.args.StandardSave(policy), meta=ocp.args.JsonSave(_with_version(meta)),
+            **_critic_arg(critic)), force=True)
         self.best.wait_until_finished()
 
     def latest_step(self) -> int | None:
@@ -92,6 +94,27 @@ class RunCheckpointer:
     def close(self) -> None:
         self.periodic.close()
         self.best.close()
+
+
+def _critic_arg(critic) -> dict:
+    """The optional ``critic`` item (online critic parameters, for best-of-N evaluation)."""
+    return {} if critic is None else {"critic": ocp.args.StandardSave(critic)}
+
+
+def load_critic(step_dir: str, trainer) -> Any:
+    """The online critic parameters saved beside the policy (what ``--policy best_of_n``
+    ranks candidates with); CheckpointError when the checkpoint has none."""
+    path = os.path.join(os.path.abspath(step_dir), "critic")
+    if trainer.agent.critic_params is None:
+        raise CheckpointError(f"algo {trainer.cfg.algo!r} has no critic to rank candidates with")
+    if not os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {step_dir!r} holds no critic parameters (saved by newer versions only)")
+    template = jax.eval_shape(lambda k: trainer.agent.critic_params(trainer.agent.init(k)), jax.random.PRNGKey(0))
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            return ckptr.restore(path, template)
+    except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
+        raise DamagedCheckpoint(f"checkpoint {step_dir!r} is damaged: {type(e).__name__}") from e
 
 
 def warn_damaged(step_dir: str, err: Exception, moved_to: str | None = None) -> None:

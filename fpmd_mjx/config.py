@@ -21,7 +21,7 @@ import yaml
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd")
-WEIGHTINGS = ("paper", "authors")
+WEIGHTINGS = ("paper", "per_state", "authors")
 
 
 class ConfigError(ValueError):

@@ -12,10 +12,10 @@ Conventions
   total derivative ``du/dt = v . d_x u + d_t u`` is one ``jax.jvp``. One-step
   sampling is ``a = z - u(z, 0, 1)`` (the paper's ``a1 = a0 + u(a0, 0, 1)`` with
   the sign of u flipped by the time reversal).
-* DPMD: a DDPM noise predictor ``eps(x_k, k/K)`` with a cosine-free linear-beta
-  schedule of K steps, ancestral sampling (NFE = K).
+* DPMD: a DDPM noise predictor ``eps(x_k, k)`` (integer step k) with the cosine
+  schedule of K steps, ancestral sampling (NFE = K) from the prior draw.
 
-Function arguments ``v_fn(a, t)``, ``u_fn(x, r, t)``, ``eps_fn(x, t)`` are
+Function arguments ``v_fn(a, t)``, ``u_fn(x, r, t)``, ``eps_fn(x, k)`` are
 closures over parameters and state; arrays are ``(..., act_dim)``, times ``(...,)``.
 """
 from __future__ import annotations
@@ -93,9 +93,17 @@ def meanflow_target(u_fn, a: jax.Array, z: jax.Array, r: jax.Array, t: jax.Array
 
 # ---------------------------------------------------------------- diffusion (DPMD)
 
-def ddpm_schedule(num_steps: int, beta_min: float = 1e-4, beta_max: float = 0.2):
-    """Linear beta schedule: returns (betas, alphas, alpha_bars), each (num_steps,)."""
-    betas = jnp.linspace(beta_min, beta_max, num_steps)
+def ddpm_schedule(num_steps: int, offset: float = 0.008, max_beta: float = 0.999):
+    """Cosine schedule (Nichol & Dhariwal, 2021; the authors' diffusion policy):
+    ``abar(k) = cos^2((k/K + offset) / (1 + offset) * pi/2)`` normalised to abar(0) = 1,
+    ``beta_k = 1 - abar(k+1) / abar(k)`` clipped at ``max_beta``.  Returns (betas,
+    alphas, alpha_bars), each (num_steps,); index k is the k-th noising step, so
+    ``alpha_bars[-1]`` is 6e-6 at K = 20 (0.25% of the action survives) and 2.4e-5 at
+    K = 10: the last step is N(0, I) up to that share."""
+    grid = jnp.linspace(0.0, 1.0, num_steps + 1)
+    f = jnp.cos((grid + offset) / (1.0 + offset) * jnp.pi / 2) ** 2
+    abar = f / f[0]
+    betas = jnp.clip(1.0 - abar[1:] / abar[:-1], 0.0, max_beta)
     alphas = 1.0 - betas
     return betas, alphas, jnp.cumprod(alphas)
 
@@ -108,16 +116,16 @@ def ddpm_noised(a: jax.Array, eps: jax.Array, k: jax.Array, alpha_bars: jax.Arra
 
 def ddpm_sample(eps_fn, key: jax.Array, x_K: jax.Array, num_steps: int, return_path: bool = False,
                 clip: float = 1.0):
-    """Ancestral DDPM sampling from ``x_K ~ N(0, I)`` down to x_0 (NFE = num_steps).
+    """Ancestral DDPM sampling from ``x_K`` (the caller's prior draw) down to x_0 (NFE = num_steps).
 
-    The predicted clean action is clipped to ``[-clip, clip]`` at every step.
+    ``eps_fn(x, k)`` gets the integer step index k (as a float array, K - 1 first);
+    the predicted clean action is clipped to ``[-clip, clip]`` at every step.
     """
     betas, alphas, abars = ddpm_schedule(num_steps)
 
     def step(x, inp):
         k, noise = inp
-        t = jnp.full(x.shape[:-1], (k + 1) / num_steps, x.dtype)
-        eps = eps_fn(x, t)
+        eps = eps_fn(x, jnp.full(x.shape[:-1], k, x.dtype))
         x0 = jnp.clip((x - jnp.sqrt(1.0 - abars[k]) * eps) / jnp.sqrt(abars[k]), -clip, clip)
         abar_prev = jnp.where(k > 0, abars[jnp.maximum(k - 1, 0)], 1.0)
         mean = (jnp.sqrt(abar_prev) * betas[k] * x0 + jnp.sqrt(alphas[k]) * (1.0 - abar_prev) * x) / (1.0 - abars[k])

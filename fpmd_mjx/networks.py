@@ -72,10 +72,11 @@ class VelocityField(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "mish"
     time_embed_dim: int = 16
+    time_scale: float = 1000.0  # DPMD feeds integer steps with 1.0
 
     @nn.compact
     def __call__(self, obs, a_t, t):
-        temb = TimeEmbedding(self.time_embed_dim)(jnp.broadcast_to(t, a_t.shape[:-1]))
+        temb = TimeEmbedding(self.time_embed_dim, self.time_scale)(jnp.broadcast_to(t, a_t.shape[:-1]))
         x = jnp.concatenate([obs, a_t, temb], axis=-1)
         return MLP(self.hidden_sizes, self.act_dim, self.activation)(x)
 

@@ -132,7 +132,7 @@ class _Logger:
     """CSV + TensorBoard per seed."""
 
     FIELDS = ("env_steps", "wall_s", "steps_per_s", "eval_return", "eval_return_nfe_k", "train_episode_return",
-              "critic_loss", "actor_loss", "q_mean", "noise_std")
+              "critic_loss", "actor_loss", "q_mean", "noise_std", "weight_ess", "weight_max_share")
 
     def __init__(self, run_dir: str, resume: bool):
         os.makedirs(run_dir, exist_ok=True)
@@ -206,11 +206,12 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
                 "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
                 "eval_returns_by_nfe": {str(n): float(evals[n][k]) for n in evals} if evals else {}}
         pol = _index(agent.policy_params(state.agent), k)
+        critic = _index(agent.critic_params(state.agent), k) if agent.critic_params else None
         if periodic:
-            ckpts[k].save(step, _index(state, k), pol, meta)
+            ckpts[k].save(step, _index(state, k), pol, meta, critic)
         if evals and latest[k] >= best[k]:
             best[k] = latest[k]
-            ckpts[k].save_best(step, pol, {**meta, "best_eval_return": best[k]})
+            ckpts[k].save_best(step, pol, {**meta, "best_eval_return": best[k]}, critic)
 
     bar = _progress_bar(cfg.total_steps, steps(), progress)
     next_eval = (steps() // cfg.eval_every + 1) * cfg.eval_every if resume else steps()
@@ -271,7 +272,7 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 def _log_chunk(loggers, step, rate, m):
     for k, lg in enumerate(loggers):
         row = {"env_steps": step, "wall_s": time.time(), "steps_per_s": rate}
-        for name in ("critic_loss", "actor_loss", "q_mean", "noise_std"):
+        for name in ("critic_loss", "actor_loss", "q_mean", "noise_std", "weight_ess", "weight_max_share"):
             if name in m:
                 row[name] = float(np.mean(m[name][k]))
         ret = np.asarray(m["episode_return"][k])

@@ -42,7 +42,7 @@ class Trainer(NamedTuple):
     warmup(state) -> (state, metrics): ``cfg.warmup_iterations`` random-action iterations
     train_chunk(state) -> (state, metrics): ``cfg.chunk_iterations`` learning iterations
     train(key) -> (state, metrics): init, warmup, then all learning iterations in one scan
-    evaluate(params, key, nfe) -> (returns, lengths): ``cfg.eval_episodes`` full episodes
+    evaluate(params, key, nfe, rule="sample") -> (returns, lengths): ``cfg.eval_episodes`` full episodes
     collect(state) -> (state, metrics): the first half of a learning iteration (act with
         the exploration policy, step the envs, store the transitions)
     update(state) -> (state, metrics): the second half (``cfg.updates_per_step`` updates)
@@ -137,15 +137,18 @@ def make_train(cfg) -> Trainer:
         state, _ = warmup(init(key))
         return jax.lax.scan(learn_iteration, state, None, length=cfg.learn_iterations)
 
-    def evaluate(params, key, nfe: int):
+    def evaluate(params, key, nfe: int, rule: str = "sample"):
         """Run ``cfg.eval_episodes`` episodes to termination or the time limit with
-        the evaluation policy (one sample, no noise). Returns (returns, lengths), each (E,)."""
+        the evaluation policy: ``rule="sample"`` one sample, no noise (``params``: the
+        policy's); ``"best_of_n"`` the best of ``num_particles`` candidates by min-Q, no
+        noise (``params``: (policy, critic)). Returns (returns, lengths), each (E,)."""
+        act = agent.sample if rule == "sample" else agent.best_of_n
         k_reset, k_act = jax.random.split(key)
         s0 = jax.vmap(env.reset)(jax.random.split(k_reset, cfg.eval_episodes))
 
         def step(carry, k):
             s, alive, ret, length = carry
-            a = agent.sample(params, s.obs, k, nfe)
+            a = act(params, s.obs, k, nfe)
             s = jax.vmap(env.step)(s, _scale_action(env, a))
             ret = ret + jnp.where(alive, s.reward, 0.0)
             length = length + alive

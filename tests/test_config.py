@@ -38,7 +38,7 @@ def test_config_is_frozen():
     ({"lr": "3e-4"}, ["unknown config key 'lr'", "actor_lr"]),
     ({"num_envs": "0"}, ["num_envs must be > 0"]),
     ({"num_envs": "two"}, ["bad value 'two' for num_envs"]),
-    ({"weighting": "softmax"}, ["unknown weighting 'softmax'", "paper, authors"]),
+    ({"weighting": "softmax"}, ["unknown weighting 'softmax'", "paper, per_state, authors"]),
     ({"gamma": "1.5"}, ["gamma"]),
 ])
 def test_bad_overrides_give_one_line_errors_naming_the_value(overrides, words):

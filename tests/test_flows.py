@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from fpmd_mjx import flows
 
@@ -86,11 +87,26 @@ def test_ddpm_sampler_recovers_a_point_target_with_the_exact_noise_predictor():
     _, _, abars = flows.ddpm_schedule(K)
     a_star = jnp.array([0.4, -0.6])
 
-    def eps_fn(x, t):  # exact eps for a point mass at a_star
-        k = jnp.round(t * K).astype(jnp.int32) - 1
-        ab = abars[k][..., None]
+    def eps_fn(x, k):  # exact eps for a point mass at a_star; k is the integer step
+        ab = abars[k.astype(jnp.int32)][..., None]
         return (x - jnp.sqrt(ab) * a_star) / jnp.sqrt(1 - ab)
 
-    x_K = jax.random.normal(jax.random.PRNGKey(7), (16, 2))
+    x_K = 0.5 * jax.random.normal(jax.random.PRNGKey(7), (16, 2))
     out = flows.ddpm_sample(eps_fn, jax.random.PRNGKey(8), x_K, K)
     np.testing.assert_allclose(out, jnp.broadcast_to(a_star, out.shape), atol=1e-4)
+
+
+@pytest.mark.parametrize("K", [10, 20])
+def test_ddpm_forward_process_ends_in_the_standard_normal(K):
+    """Cosine schedule: x_K = sqrt(abar_K) a + sqrt(1 - abar_K) eps is N(0, I) to within
+    1e-3 in variance, and its mean keeps at most 0.5% of the action (the linear schedule
+    it replaced kept 34% at K = 20 and 58% at K = 10); betas grow monotonically."""
+    betas, alphas, abars = flows.ddpm_schedule(K)
+    assert abars.shape == (K,) and np.all(np.diff(np.asarray(betas)) > 0)
+    np.testing.assert_allclose(np.asarray(alphas), 1 - np.asarray(betas))
+    assert abs((1.0 - float(abars[-1])) - 1.0) < 1e-3  # variance of x_K
+    assert float(jnp.sqrt(abars[-1])) < 5e-3  # mean of x_K for any action in [-1, 1]
+    a = jax.random.uniform(jax.random.PRNGKey(0), (200_000, 1), minval=-1, maxval=1)
+    eps = jax.random.normal(jax.random.PRNGKey(1), a.shape)
+    x_K = flows.ddpm_noised(a, eps, jnp.full(a.shape[:-1], K - 1), abars)
+    assert abs(float(x_K.mean())) < 1e-2 and abs(float(x_K.var()) - 1.0) < 1e-2  # Monte Carlo, 200k draws

@@ -93,6 +93,24 @@ def test_nfe_sweep_check_and_cli(ckpt, tmp_path):
     assert video.exists() or "no working OpenGL backend" in p.stderr
 
 
+def test_both_evaluation_rules_are_reported_and_labelled(ckpt, tmp_path, capsys):
+    """``--policy sample,best_of_n``: one row per rule; the best-of-N rule ranks
+    num_particles candidates with the checkpoint's saved critic, and its MJX return is
+    recomputed with the same rule (the checkpoint records only the one-sample rule's)."""
+    rc, out, _ = _main([ckpt, "--episodes", "2", "--policy", "sample,best_of_n",
+                        "--json", str(tmp_path / "r.json")], capsys)
+    rows = json.load(open(tmp_path / "r.json"))["rows"]
+    assert rc == 0 and [r["policy"] for r in rows] == ["sample", "best_of_n"] and "best_of_n" in out
+    assert rows[0]["mjx_source"] == "meta" and rows[1]["mjx_source"] == "evaluate"
+    cfg, trainer, params, _ = load_policy(ckpt)
+    from fpmd_mjx.checkpoint import load_critic
+
+    critic = load_critic(ckpt, trainer)
+    obs = jax.numpy.zeros((3, trainer.env.observation_size))
+    a = trainer.agent.best_of_n((params, critic), obs, jax.random.PRNGKey(0), 1)
+    assert a.shape == (3, trainer.env.action_size) and np.all(np.abs(a) <= 1)
+
+
 def test_check_fails_on_a_gap_beyond_the_tolerance(ckpt, capsys):
     rc, _, err = _main([ckpt, "--episodes", "2", "--check", "-1"], capsys)
     assert rc == 1 and err.startswith("check failed:") and err.count("\n") == 1
@@ -117,13 +135,19 @@ def _incompatible(ckpt, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "not_a_checkpoint", "incompatible", "nfe_zero", "nfe_text",
-                                  "nfe_empty", "bad_render_ext", "no_gym_env"])
+                                  "nfe_empty", "bad_render_ext", "no_gym_env", "bad_policy", "no_critic"])
 def test_bad_input_is_one_error_line_and_exit_2(case, ckpt, tmp_path, capsys, monkeypatch):
     argv = {"missing": [str(tmp_path / "nope")], "not_a_checkpoint": [str(tmp_path)],
             "nfe_zero": [ckpt, "--nfe", "0"], "nfe_text": [ckpt, "--nfe", "1,x"], "nfe_empty": [ckpt, "--nfe", ""],
-            "bad_render_ext": [ckpt, "--render", "a.txt"], "no_gym_env": [ckpt]}.get(case)
+            "bad_render_ext": [ckpt, "--render", "a.txt"], "no_gym_env": [ckpt],
+            "bad_policy": [ckpt, "--policy", "greedy"]}.get(case)
     if case == "incompatible":
         argv = [_incompatible(ckpt, tmp_path)]
+    if case == "no_critic":  # a checkpoint written before critics were saved
+        old = str(tmp_path / "nocritic" / os.path.basename(ckpt))
+        shutil.copytree(ckpt, old)
+        shutil.rmtree(os.path.join(old, "critic"))
+        argv = [old, "--policy", "best_of_n"]
     if case == "no_gym_env":
         import gymnasium
 
@@ -136,7 +160,8 @@ def test_bad_input_is_one_error_line_and_exit_2(case, ckpt, tmp_path, capsys, mo
     assert err.startswith("error: ") and err.count("\n") == 1, err
     expected = {"missing": "does not exist", "not_a_checkpoint": "no fpmd_mjx checkpoint", "incompatible": "format 999",
                 "nfe_zero": "--nfe", "nfe_text": "--nfe", "nfe_empty": "--nfe", "bad_render_ext": "--render",
-                "no_gym_env": "cannot build the Gymnasium env"}[case]
+                "no_gym_env": "cannot build the Gymnasium env", "bad_policy": "valid: sample, best_of_n",
+                "no_critic": "no critic parameters"}[case]
     assert expected in err
 
 

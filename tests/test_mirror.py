@@ -43,6 +43,31 @@ def test_authors_weighting_reproduces_the_released_expression():
     np.testing.assert_allclose(w, jnp.exp(jnp.clip(q - 3.0 / 2.0, -3, 3) / 0.5), rtol=1e-6)
 
 
+def test_per_state_weights_rank_actions_within_a_state_not_states():
+    """Two states whose Q levels differ by 100: the paper weighting gives the low state
+    almost nothing, per_state divides each weight by its own state's Z(s) (from the
+    candidates' values), so an action as good as its state's candidates weighs 1 in
+    either state; shifting one state's values leaves that state's weights unchanged."""
+    cfg = Config(weighting="per_state", lam=1.0, lam_follows_alpha=False)
+    q_cands = jnp.array([[0.0, 1.0, 2.0], [100.0, 101.0, 102.0]])
+    z = jnp.log(jnp.mean(jnp.exp(q_cands - q_cands[:, :1]), axis=1)) + q_cands[:, 0]  # log Z(s)
+    q = z  # each action exactly at its state's normaliser
+    stats = mirror.QStats(mean=jnp.zeros(()), std=jnp.ones(()))
+    w = mirror.md_weights(q, stats, jnp.asarray(1.0), cfg, q_cands)
+    np.testing.assert_allclose(w, [1.0, 1.0], rtol=1e-5)
+    paper = mirror.md_weights(q, stats, jnp.asarray(1.0), Config(lam=1.0, lam_follows_alpha=False))
+    assert float(paper[0]) < 1e-30 * float(paper[1]) + 1e-20
+    shifted = mirror.md_weights(q.at[0].add(-50.0), stats, jnp.asarray(1.0), cfg, q_cands.at[0].add(-50.0))
+    np.testing.assert_allclose(shifted, w, rtol=1e-5)
+
+
+def test_weight_stats_give_the_effective_sample_size_and_largest_share():
+    even = mirror.weight_stats(jnp.ones(256))
+    np.testing.assert_allclose([even["weight_ess"], even["weight_max_share"]], [256.0, 1 / 256], rtol=1e-6)
+    one = mirror.weight_stats(jnp.array([1.0] + [0.0] * 255))
+    np.testing.assert_allclose([one["weight_ess"], one["weight_max_share"]], [1.0, 1.0], rtol=1e-6)
+
+
 def test_best_of_n_picks_the_argmax_of_q():
     obs = jnp.zeros((3, 2))
     cands = jax.random.normal(jax.random.PRNGKey(1), (3, 7, 2))

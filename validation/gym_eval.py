@@ -2,6 +2,7 @@
 
     python validation/gym_eval.py runs/hopper                      # newest + best checkpoint
     python validation/gym_eval.py runs/hopper/best --episodes 20 --nfe 1,2,5,20
+    python validation/gym_eval.py runs/hopper --policy sample,best_of_n   # both evaluation rules
     python validation/gym_eval.py runs/ip --json ip.json --check 0.1 --render ip.gif
 
 Everything comes from the checkpoint's metadata (task, algorithm, config); the
@@ -31,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 VIDEO_EXTS = (".gif", ".mp4")
+RULES = ("sample", "best_of_n")
 RENDER_SIZE = (320, 240)  # width, height of --render frames
 
 
@@ -60,6 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--episodes", type=int, default=10, help="Gymnasium episodes per checkpoint and NFE")
     p.add_argument("--seed", type=int, default=0, help="episode i resets with seed+i; policy key PRNGKey(seed)")
     p.add_argument("--nfe", default="1", help="network evaluations per action; a list 1,2,5,20 sweeps")
+    p.add_argument("--policy", default="sample",
+                   help="evaluation rule(s), comma list of: sample (one sample, no noise: the paper's NFE-1 "
+                        "numbers), best_of_n (best of num_particles candidates by min-Q, no noise: the "
+                        "released code's 'deterministic' policy)")
     p.add_argument("--mjx-eval", action="store_true",
                    help="recompute the MJX return with trainer.evaluate over --episodes episodes")
     p.add_argument("--json", default=None, metavar="FILE", help="write the rows and aggregate as JSON")
@@ -69,6 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="video of the first episode (.mp4 needs imageio-ffmpeg; .gif works with pillow)")
     args = p.parse_args(argv)
     args.nfe = parse_nfe(args.nfe)
+    args.policy = [r.strip() for r in args.policy.split(",") if r.strip()]
+    for rule in args.policy:
+        if rule not in RULES:
+            raise EvalError(f"--policy {rule!r} is not a rule; valid: {', '.join(RULES)}")
     if args.episodes < 1:
         raise EvalError(f"--episodes must be >= 1, got {args.episodes}")
     if args.render and not args.render.lower().endswith(VIDEO_EXTS):
@@ -129,18 +139,21 @@ def check_spaces(gym_env, trainer) -> None:
         raise EvalError(f"{trainer.cfg.env}: Gymnasium action range differs from the MJX port's")
 
 
-def make_act(trainer, nfe: int):
+def make_act(trainer, nfe: int, rule: str = "sample"):
     """jitted ``(params, obs (1, d) f32, episode_key, t) -> action (1, act_dim)`` in the actuator range.
 
-    One call per action: ``trainer.agent.sample`` with key ``fold_in(episode_key, t)``
-    and ``_scale_action`` to the actuator range.
+    One call per action: ``trainer.agent.sample`` (``rule="sample"``) or
+    ``trainer.agent.best_of_n`` (params = (policy, critic)) with key
+    ``fold_in(episode_key, t)``, and ``_scale_action`` to the actuator range.
     """
     import jax
 
     from fpmd_mjx.train import _scale_action
 
+    policy = trainer.agent.sample if rule == "sample" else trainer.agent.best_of_n
+
     def act(params, obs, key, t):
-        return _scale_action(trainer.env, trainer.agent.sample(params, obs, jax.random.fold_in(key, t), nfe))
+        return _scale_action(trainer.env, policy(params, obs, jax.random.fold_in(key, t), nfe))
 
     return jax.jit(act)
 
@@ -203,12 +216,14 @@ def write_video(path: str, frames: list, fps: float) -> None:
               "(pip install imageio-ffmpeg), .gif works with pillow", file=sys.stderr)
 
 
-def mjx_reference(cfg, params, meta: dict, nfe: int, episodes: int, seed: int, recompute: bool) -> tuple:
-    """``(mjx_return, source, mjx_episodes)`` at ``nfe``: from meta, else ``trainer.evaluate``."""
+def mjx_reference(cfg, params, meta: dict, nfe: int, episodes: int, seed: int, recompute: bool,
+                  rule: str = "sample") -> tuple:
+    """``(mjx_return, source, mjx_episodes)`` at ``nfe``: from meta (rule ``sample``
+    only), else ``trainer.evaluate`` with the rule."""
     recorded = meta.get("eval_returns_by_nfe", {}).get(str(nfe))
     if recorded is None and nfe == meta.get("eval_nfe"):
         recorded = meta.get("eval_return")
-    if recorded is not None and not recompute:
+    if recorded is not None and not recompute and rule == "sample":
         return float(recorded), "meta", cfg.eval_episodes
     import jax
 
@@ -216,7 +231,7 @@ def mjx_reference(cfg, params, meta: dict, nfe: int, episodes: int, seed: int, r
     from fpmd_mjx.train import make_train
 
     trainer = make_train(from_dict({**cfg.to_dict(), "eval_episodes": episodes}))
-    returns, _ = jax.jit(trainer.evaluate, static_argnums=2)(params, jax.random.PRNGKey(seed), nfe)
+    returns, _ = jax.jit(trainer.evaluate, static_argnums=(2, 3))(params, jax.random.PRNGKey(seed), nfe, rule)
     return float(np.mean(returns)), "evaluate", episodes
 
 
@@ -229,19 +244,32 @@ def _label(step_dir: str, root: str) -> str:
 def evaluate_checkpoint(ckpt: tuple, args, label: str, frames: list | None) -> list[dict]:
     """One row per NFE for one loaded checkpoint."""
     step_dir, cfg, trainer, params, meta = ckpt
+    rule_params = {"sample": params}
+    if "best_of_n" in args.policy:
+        from fpmd_mjx.checkpoint import CheckpointError, load_critic
+
+        if trainer.agent.best_of_n is None:
+            raise EvalError(f"--policy best_of_n: algo {cfg.algo!r} has no best-of-N rule "
+                            "(fpmd_r, fpmd_m and dpmd have one)")
+        try:
+            rule_params["best_of_n"] = (params, load_critic(step_dir, trainer))
+        except CheckpointError as e:
+            raise EvalError(f"--policy best_of_n: {e}") from None
     gym_env = build_gym_env(cfg.env, render=frames is not None)
     check_spaces(gym_env, trainer)
     rows = []
-    for j, nfe in enumerate(args.nfe):
-        res = run_episodes(gym_env, make_act(trainer, nfe), params, args.episodes, args.seed,
+    for j, (rule, nfe) in enumerate((r, n) for r in args.policy for n in args.nfe):
+        res = run_episodes(gym_env, make_act(trainer, nfe, rule), rule_params[rule], args.episodes, args.seed,
                            frames if j == 0 else None)
         if frames is not None and j == 0 and args.render:
             write_video(args.render, frames, gym_env.metadata.get("render_fps", 30))
-        mjx, source, mjx_eps = mjx_reference(cfg, params, meta, nfe, args.episodes, args.seed, args.mjx_eval)
+        mjx, source, mjx_eps = mjx_reference(cfg, rule_params[rule], meta, nfe, args.episodes, args.seed,
+                                             args.mjx_eval, rule)
         gym = float(np.mean(res["returns"]))
         rows.append({
             "checkpoint": label, "path": os.path.abspath(step_dir), "task": cfg.env, "gym_id": meta.get("gym_id"),
             "algo": cfg.algo, "seed": meta.get("seed"), "env_steps": meta.get("env_steps"), "nfe": nfe,
+            "policy": rule,
             "episodes": args.episodes, "gym_return_mean": gym, "gym_return_std": float(np.std(res["returns"])),
             "gym_returns": res["returns"], "episode_length_mean": float(np.mean(res["lengths"])),
             "mjx_return": mjx, "mjx_source": source, "mjx_episodes": mjx_eps, "abs_gap": abs(gym - mjx),
@@ -255,21 +283,21 @@ def aggregate(rows: list[dict]) -> list[dict]:
     keys = ("gym_return_mean", "gym_return_std", "episode_length_mean", "mjx_return", "abs_gap", "rel_gap",
             "infer_ms_median")
     out = []
-    for nfe in dict.fromkeys(r["nfe"] for r in rows):
-        sel = [r for r in rows if r["nfe"] == nfe]
-        out.append({"checkpoint": f"mean of {len(sel)}", "nfe": nfe, "task": sel[0]["task"], "algo": sel[0]["algo"],
-                    **{k: float(np.mean([r[k] for r in sel])) for k in keys}})
+    for rule, nfe in dict.fromkeys((r["policy"], r["nfe"]) for r in rows):
+        sel = [r for r in rows if (r["policy"], r["nfe"]) == (rule, nfe)]
+        out.append({"checkpoint": f"mean of {len(sel)}", "nfe": nfe, "policy": rule, "task": sel[0]["task"],
+                    "algo": sel[0]["algo"], **{k: float(np.mean([r[k] for r in sel])) for k in keys}})
     return out
 
 
 def format_table(rows: list[dict], agg: list[dict]) -> str:
-    head = (f"{'checkpoint':<24s} {'task':<18s} {'algo':<7s} {'seed':>4s} {'steps':>8s} {'nfe':>3s} "
+    head = (f"{'checkpoint':<24s} {'task':<18s} {'algo':<7s} {'seed':>4s} {'steps':>8s} {'policy':>9s} {'nfe':>3s} "
             f"{'gym return':>19s} {'len':>7s} {'mjx return':>10s} {'src':>4s} {'|gap|':>8s} {'rel':>6s} {'ms/act':>6s}")
     lines = [head, "-" * len(head)]
-    for r in rows + (agg if len(rows) > len({r["nfe"] for r in rows}) else []):
+    for r in rows + (agg if len(rows) > len({(r["policy"], r["nfe"]) for r in rows}) else []):
         lines.append(
             f"{r['checkpoint'][-24:]:<24s} {r['task']:<18s} {r['algo']:<7s} {str(r.get('seed', '')):>4s} "
-            f"{str(r.get('env_steps', '')):>8s} {r['nfe']:>3d} "
+            f"{str(r.get('env_steps', '')):>8s} {r['policy']:>9s} {r['nfe']:>3d} "
             f"{r['gym_return_mean']:>9.2f} ± {r['gym_return_std']:<7.2f} {r['episode_length_mean']:>7.1f} "
             f"{r['mjx_return']:>10.2f} {r.get('mjx_source', '')[:4]:>4s} {r['abs_gap']:>8.2f} {r['rel_gap']:>6.3f} "
             f"{r['infer_ms_median']:>6.3f}")

@@ -25,6 +25,10 @@ class Agent(NamedTuple):
     sample_path(params, obs, key, nfe) -> (nfe + 1, ..., act_dim): optional; the
         whole sampling path of ``sample`` from the prior draw to the action (same key,
         same prior draw), for trajectory plots; None for one-shot policies (SAC)
+    critic_params(state) -> critic params: optional; saved in checkpoints for ``best_of_n``
+    best_of_n((policy_params, critic_params), obs (B, obs_dim), key, nfe) -> (B, act_dim):
+        optional; the other evaluation rule of the authors' release: the best of
+        ``num_particles`` candidates by min(Q1, Q2), no noise (None for SAC)
     """
 
     init: Callable[..., Any]
@@ -34,6 +38,8 @@ class Agent(NamedTuple):
     update: Callable[..., Any]
     eval_nfe: int
     sample_path: Optional[Callable[..., Any]] = None
+    critic_params: Optional[Callable[[Any], Any]] = None
+    best_of_n: Optional[Callable[..., Any]] = None
 
 
 def actor_lr_schedule(cfg):

@@ -1,8 +1,10 @@
 """DPMD (diffusion policy mirror descent, Ma et al. 2025), the diffusion baseline of Table 1.
 
 The policy is a K-step DDPM (K = ``cfg.flow_steps``, 20 in the configs) with a noise
-predictor eps_theta(x_k, k / K | s) (``networks.VelocityField``), linear beta
-schedule and ancestral sampling from N(0, I) (``flows.ddpm_sample``). Training is
+predictor eps_theta(x_k, k | s) (``networks.VelocityField`` on the integer step k,
+embedded without rescaling), the cosine schedule (alpha_bar_K ~ 1e-5) and ancestral
+sampling from ``prior_scale`` * N(0, I) (0.5, as the authors' diffusion policy;
+``flows.ddpm_sample``). Training is
 the same policy mirror descent as FPMD (``pmd.make_pmd``): the actions a1 are
 best-of-N-plus-noise samples at the batch's next states, weighted by
 exp(Q(s', a1) / lambda) (``mirror.md_weights``), and the loss is the weighted
@@ -30,7 +32,7 @@ from fpmd_mjx.networks import VelocityField
 def ddpm_policy(cfg, act_dim: int) -> PolicyModel:
     """The K-step DDPM policy of DPMD as a ``PolicyModel``."""
     net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                        time_embed_dim=cfg.time_embed_dim)
+                        time_embed_dim=cfg.time_embed_dim, time_scale=1.0)
     num_steps = cfg.flow_steps
     _, _, alpha_bars = flows.ddpm_schedule(num_steps)
 
@@ -45,7 +47,7 @@ def ddpm_policy(cfg, act_dim: int) -> PolicyModel:
     def chain(params, obs, key, nfe, return_path):
         _check(nfe)
         k_prior, k_chain = jax.random.split(key)
-        x_K = jax.random.normal(k_prior, obs.shape[:-1] + (act_dim,))
+        x_K = cfg.prior_scale * jax.random.normal(k_prior, obs.shape[:-1] + (act_dim,))
         return flows.ddpm_sample(lambda x, t: net.apply(params, obs, x, t), k_chain, x_K, num_steps,
                                  return_path=return_path)
 
@@ -57,8 +59,7 @@ def ddpm_policy(cfg, act_dim: int) -> PolicyModel:
         eps = jax.random.normal(k_eps, a1.shape)
         k = jax.random.randint(k_step, a1.shape[:-1], 0, num_steps)
         x_k = flows.ddpm_noised(a1, eps, k, alpha_bars)
-        t = (k + 1).astype(a1.dtype) / num_steps  # the time ddpm_sample feeds at step k
-        return jnp.sum((net.apply(params, obs, x_k, t) - eps) ** 2, axis=-1)
+        return jnp.sum((net.apply(params, obs, x_k, k.astype(a1.dtype)) - eps) ** 2, axis=-1)
 
     return PolicyModel(init_params=init_params, sample=sample, loss=loss,
                        sample_path=functools.partial(chain, return_path=True))

@@ -33,7 +33,7 @@ class QStats:
         return QStats(mean=mean, std=jnp.maximum(std, 1e-6))
 
 
-def md_weights(q: jax.Array, stats: QStats, alpha: jax.Array, cfg) -> jax.Array:
+def md_weights(q: jax.Array, stats: QStats, alpha: jax.Array, cfg, q_cands: jax.Array | None = None) -> jax.Array:
     """Mirror-descent weights for a batch of min-Q values ``q`` (B,) -> (B,), all finite.
 
     ``paper`` (default): w = exp((Q - max_B Q) / lambda), lambda = cfg.lam * std_Q
@@ -41,6 +41,10 @@ def md_weights(q: jax.Array, stats: QStats, alpha: jax.Array, cfg) -> jax.Array:
     the batch max and rescaling by a positive batch constant do not change the
     minimiser of Eq. (8)/(16) (the same argument the paper uses to drop Z(s)), but
     keep every weight in (0, B] for Q in the thousands.
+    ``per_state``: the same lambda, but each weight divided by its own state's
+    normaliser Z(s) = mean_n exp(Q(s, a_n) / lambda), estimated from ``q_cands``
+    (B, N), the min-Q values of the best-of-N candidates at that state, so the
+    weights rank actions within a state, not states (then divided by the batch mean).
     ``authors``: the released code's exp(clip(Q - mean / std, -3, 3) / alpha)
     (sic: ``-`` binds after ``/``).
     """
@@ -48,20 +52,34 @@ def md_weights(q: jax.Array, stats: QStats, alpha: jax.Array, cfg) -> jax.Array:
     if cfg.weighting == "authors":
         return jnp.exp(jnp.clip(q - stats.mean / stats.std, -3.0, 3.0) / alpha)
     lam = cfg.lam * stats.std * (alpha if cfg.lam_follows_alpha else 1.0)
-    w = jnp.exp((q - q.max()) / lam)
+    if cfg.weighting == "per_state":
+        log_z = jax.nn.logsumexp(jax.lax.stop_gradient(q_cands) / lam, axis=-1) - math.log(q_cands.shape[-1])
+        logw = q / lam - log_z
+        w = jnp.exp(logw - logw.max())
+    else:
+        w = jnp.exp((q - q.max()) / lam)
     return w / w.mean()
 
 
-def best_of_n(q_fn, obs: jax.Array, candidates: jax.Array) -> jax.Array:
+def weight_stats(w: jax.Array) -> dict:
+    """Effective sample size (sum w)^2 / sum w^2 of a batch of weights (B,) and the
+    largest single weight's share of the sum: how many samples drive the actor update."""
+    total = w.sum()
+    return {"weight_ess": total**2 / jnp.sum(w**2), "weight_max_share": w.max() / total}
+
+
+def best_of_n(q_fn, obs: jax.Array, candidates: jax.Array, return_q: bool = False):
     """Eq. (18): pick argmax_i Q(s, a_i).
 
-    obs (B, obs_dim), candidates (B, N, act_dim) -> (B, act_dim).
+    obs (B, obs_dim), candidates (B, N, act_dim) -> (B, act_dim), and with
+    ``return_q`` also the candidates' values (B, N).
     ``q_fn(obs, actions)`` returns (...,) values.
     """
     n = candidates.shape[1]
     q = q_fn(jnp.repeat(obs[:, None], n, axis=1), candidates)  # (B, N)
     idx = jnp.argmax(q, axis=1)
-    return jnp.take_along_axis(candidates, idx[:, None, None], axis=1)[:, 0]
+    best = jnp.take_along_axis(candidates, idx[:, None, None], axis=1)[:, 0]
+    return (best, q) if return_q else best
 
 
 @struct.dataclass
