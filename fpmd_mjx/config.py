@@ -22,6 +22,7 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd")
 WEIGHTINGS = ("paper", "per_state", "authors")
+TIME_EMBEDDINGS = ("scaled", "authors")
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,7 @@ class Config:
     hidden_sizes: tuple = (256, 256, 256)
     activation: str = "mish"
     time_embed_dim: int = 16
+    time_embedding: str = "scaled"  # one of TIME_EMBEDDINGS (see networks.sinusoidal)
     # optimisation
     batch_size: int = 256
     buffer_size: int = 1_000_000
@@ -58,6 +60,7 @@ class Config:
     policy_delay: int = 2  # actor, EMA policy and target critics step every k-th update
     reward_scale: float = 0.2
     grad_clip: float = 0.0  # global-norm clip; 0 disables
+    critic_double_step: bool = False  # apply each critic gradient twice (the authors' code does)
     # flow policy (FPMD-R / FPMD-M / DPMD)
     flow_steps: int = 20  # Euler steps (FPMD-R) / diffusion steps (DPMD) when acting and in targets
     eval_flow_steps: int = 1  # NFE at evaluation (FPMD-R); FPMD-M always uses 1
@@ -68,12 +71,14 @@ class Config:
     weighting: str = "paper"  # one of WEIGHTINGS
     lam: float = 1.0  # lambda, in units of the running std of Q (times alpha if lam_follows_alpha)
     lam_follows_alpha: bool = True
+    q_stats_rate: float = 0.005  # EMA rate of the running Q mean / std, per update (authors: 0.001)
     # exploration noise: std = noise_scale * alpha, alpha learned towards a target entropy
     noise_scale: float = 0.1
     alpha_init: float = 5.0
     alpha_lr: float = 7e-3
     alpha_update_every: int = 250  # updates
     target_entropy_scale: float = -1.5  # target entropy = scale * act_dim
+    clip_after_noise: bool = True  # clip the noisy action to [-1, 1] (authors: no clip; the env clips)
     # SAC
     sac_init_alpha: float = 1.0
     # evaluation / logging / checkpoints (CLI)
@@ -126,6 +131,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(str(e)) from None
     if cfg.algo not in ALGOS:
         raise ConfigError(f"unknown algo {cfg.algo!r}; valid algos: {', '.join(ALGOS)}")
+    if cfg.time_embedding not in TIME_EMBEDDINGS:
+        raise ConfigError(f"unknown time_embedding {cfg.time_embedding!r}; valid: {', '.join(TIME_EMBEDDINGS)}")
+    if not 0.0 < cfg.q_stats_rate <= 1.0:
+        raise ConfigError(f"q_stats_rate must be in (0, 1], got {cfg.q_stats_rate}")
     if cfg.weighting not in WEIGHTINGS:
         raise ConfigError(f"unknown weighting {cfg.weighting!r}; valid: {', '.join(WEIGHTINGS)}")
     if cfg.activation not in ("mish", "relu", "gelu", "tanh", "silu"):

@@ -37,10 +37,17 @@ class MLP(nn.Module):
         return nn.Dense(self.out_dim)(x)
 
 
-def sinusoidal(t: jax.Array, dim: int, scale: float = 1000.0) -> jax.Array:
-    """Sinusoidal features of times ``t`` (...,) in [0, 1] -> (..., dim); frequencies
-    ``scale * 10000^(-i / (dim/2 - 1))`` radians per unit time."""
+def sinusoidal(t: jax.Array, dim: int, scale: float = 1000.0, style: str = "scaled") -> jax.Array:
+    """Sinusoidal features of times ``t`` (...,) -> (..., dim).
+
+    ``scaled``: frequencies ``scale * 10000^(-i / (dim/2 - 1))`` radians per unit time,
+    amplitude 1.  ``authors`` (the released code): raw t (``scale`` ignored),
+    frequencies ``10000^(-i / (dim/2))``, amplitude ``1 / sqrt(dim)``."""
     half = dim // 2
+    if style == "authors":
+        freqs = jnp.exp(-math.log(10_000.0) * jnp.arange(half) / half)
+        ang = t[..., None] * freqs
+        return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)], axis=-1) / math.sqrt(dim)
     freqs = jnp.exp(-math.log(10_000.0) * jnp.arange(half) / max(half - 1, 1))
     ang = scale * t[..., None] * freqs
     return jnp.concatenate([jnp.sin(ang), jnp.cos(ang)], axis=-1)
@@ -58,10 +65,11 @@ class TimeEmbedding(nn.Module):
 
     dim: int = 16
     scale: float = 1000.0
+    style: str = "scaled"
 
     @nn.compact
     def __call__(self, t):
-        x = nn.Dense(2 * self.dim)(sinusoidal(t, self.dim, self.scale))
+        x = nn.Dense(2 * self.dim)(sinusoidal(t, self.dim, self.scale, self.style))
         return nn.Dense(self.dim)(ACTIVATIONS["mish"](x))
 
 
@@ -73,10 +81,11 @@ class VelocityField(nn.Module):
     activation: str = "mish"
     time_embed_dim: int = 16
     time_scale: float = 1000.0  # DPMD feeds integer steps with 1.0
+    time_style: str = "scaled"
 
     @nn.compact
     def __call__(self, obs, a_t, t):
-        temb = TimeEmbedding(self.time_embed_dim, self.time_scale)(jnp.broadcast_to(t, a_t.shape[:-1]))
+        temb = TimeEmbedding(self.time_embed_dim, self.time_scale, self.time_style)(jnp.broadcast_to(t, a_t.shape[:-1]))
         x = jnp.concatenate([obs, a_t, temb], axis=-1)
         return MLP(self.hidden_sizes, self.act_dim, self.activation)(x)
 
@@ -88,12 +97,13 @@ class MeanVelocityField(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "mish"
     time_embed_dim: int = 16
+    time_style: str = "scaled"
 
     @nn.compact
     def __call__(self, obs, a_t, r, t):
         shape = a_t.shape[:-1]
-        r_emb = TimeEmbedding(self.time_embed_dim, 1.0, name="r_embed")(jnp.broadcast_to(r, shape))
-        t_emb = TimeEmbedding(self.time_embed_dim, 1.0, name="t_embed")(jnp.broadcast_to(t, shape))
+        r_emb = TimeEmbedding(self.time_embed_dim, 1.0, self.time_style, name="r_embed")(jnp.broadcast_to(r, shape))
+        t_emb = TimeEmbedding(self.time_embed_dim, 1.0, self.time_style, name="t_embed")(jnp.broadcast_to(t, shape))
         x = jnp.concatenate([obs, a_t, r_emb, t_emb], axis=-1)
         return MLP(self.hidden_sizes, self.act_dim, self.activation)(x)
 

@@ -61,6 +61,9 @@ def critic_update(net, opt, state: CriticState, batch, next_action, cfg, next_bo
     (loss, q), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = opt.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    if cfg.critic_double_step:  # the authors' code applies the same gradient a second time
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
     metrics = {"critic_loss": loss, "q_mean": q.mean(), "td_target_mean": y.mean()}
     return state.replace(params=params, opt_state=opt_state), metrics
 

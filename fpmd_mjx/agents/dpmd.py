@@ -32,7 +32,7 @@ from fpmd_mjx.networks import VelocityField
 def ddpm_policy(cfg, act_dim: int) -> PolicyModel:
     """The K-step DDPM policy of DPMD as a ``PolicyModel``."""
     net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                        time_embed_dim=cfg.time_embed_dim, time_scale=1.0)
+                        time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding, time_scale=1.0)
     num_steps = cfg.flow_steps
     _, _, alpha_bars = flows.ddpm_schedule(num_steps)
 

@@ -18,7 +18,7 @@ from fpmd_mjx.networks import MeanVelocityField, VelocityField
 def flow_policy(cfg, act_dim: int) -> PolicyModel:
     """FPMD-R: v_theta(a_t, t | s), Euler sampling from a0 ~ prior_scale * N(0, I)."""
     net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                        time_embed_dim=cfg.time_embed_dim)
+                        time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding)
 
     def init_params(key, obs_dim):
         return net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)), jnp.zeros((1,)))
@@ -43,7 +43,7 @@ def flow_policy(cfg, act_dim: int) -> PolicyModel:
 def meanflow_policy(cfg, act_dim: int) -> PolicyModel:
     """FPMD-M: u_theta(x_t, r, t | s), one-step sampling a = z - u(z, 0, 1)."""
     net = MeanVelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                            time_embed_dim=cfg.time_embed_dim)
+                            time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding)
 
     def init_params(key, obs_dim):
         z = jnp.zeros((1,))

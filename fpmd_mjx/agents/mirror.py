@@ -114,6 +114,7 @@ def make_noise(cfg, act_dim: int):
     return init, update
 
 
-def add_noise(key, action: jax.Array, std: jax.Array) -> jax.Array:
-    """Gaussian exploration noise, then clip to the normalised action box [-1, 1]."""
-    return jnp.clip(action + std * jax.random.normal(key, action.shape), -1.0, 1.0)
+def add_noise(key, action: jax.Array, std: jax.Array, clip: bool = True) -> jax.Array:
+    """Gaussian exploration noise, then (``clip``) clip to the normalised action box [-1, 1]."""
+    noisy = action + std * jax.random.normal(key, action.shape)
+    return jnp.clip(noisy, -1.0, 1.0) if clip else noisy

@@ -75,7 +75,7 @@ def make_pmd(cfg, obs_dim: int, act_dim: int, model: PolicyModel, train_nfe: int
         """Best-of-N candidates, then Gaussian noise: (B, act_dim) [, the candidates' Q (B, N)]."""
         kc, kn = jax.random.split(key)
         best, q_cands = best_candidate(policy, critic_params, obs, kc, train_nfe, return_q=True)
-        a = mirror.add_noise(kn, best, cfg.noise_scale * jnp.exp(noise.log_alpha))
+        a = mirror.add_noise(kn, best, cfg.noise_scale * jnp.exp(noise.log_alpha), cfg.clip_after_noise)
         return (a, q_cands) if return_q else a
 
     def explore(state, obs, key):
@@ -99,7 +99,7 @@ def make_pmd(cfg, obs_dim: int, act_dim: int, model: PolicyModel, train_nfe: int
         critic, metrics = C.critic_update(qnet, critic_opt, state.critic, batch, a1, cfg)
         alpha = jnp.exp(state.noise.log_alpha)
         w = mirror.md_weights(q, state.q_stats, alpha, cfg, q_cands)
-        state = state.replace(critic=critic, q_stats=state.q_stats.update(q))
+        state = state.replace(critic=critic, q_stats=state.q_stats.update(q, cfg.q_stats_rate))
 
         def actor_and_targets(s):
             s, loss = actor_step(s, next_obs, a1, w, k_act)
