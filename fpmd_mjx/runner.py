@@ -13,8 +13,11 @@ import csv
 import dataclasses
 import functools
 import json
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
 
 import jax
@@ -228,8 +231,9 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
                 _log_eval(loggers, step, evals, agent.eval_nfe)
             if evals is not None or step >= next_ckpt or step >= cfg.total_steps:
                 periodic = step >= next_ckpt or step >= cfg.total_steps
-                for k in range(num_seeds):
-                    save(k, step, evals, periodic)
+                with _interrupt_after():  # a Ctrl-C during a save stops after it, never inside it
+                    for k in range(num_seeds):
+                        save(k, step, evals, periodic)
                 if periodic:
                     next_ckpt = step + cfg.checkpoint_every
             if step >= cfg.total_steps:
@@ -260,6 +264,27 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
             lg.close()
     return RunResult(env_steps=steps(), eval_returns=latest, best_returns=best, run_dirs=dirs,
                      eval_nfe=agent.eval_nfe, interrupted=interrupted)
+
+
+@contextlib.contextmanager
+def _interrupt_after():
+    """Hold SIGINT for the duration of the block and raise KeyboardInterrupt after it.
+
+    orbax runs its saves through asyncio, which (with Python's default SIGINT handler
+    in place) turns a Ctrl-C into a cancelled task that can be swallowed: the run
+    would go on.  With this handler asyncio leaves SIGINT alone, the save completes,
+    and the interrupt is raised once the checkpoint is whole.  Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
