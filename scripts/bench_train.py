@@ -120,12 +120,12 @@ def main(argv=None) -> int:
     try:
         over = load_overlay(args.config) if args.config else {}
         over.update(parse_overrides(args.set))
-        over.update(buffer_size=min(over.get("buffer_size", 100_000), 100_000))
         if args.num_envs:
             over["num_envs"] = args.num_envs
         if args.updates_per_step:
             over["updates_per_step"] = args.updates_per_step
         cfgs = {(e, a): load_config(a, e, over) for e in args.env for a in args.algos}
+        cfgs = {k: c.replace(buffer_size=min(c.buffer_size, 100_000)) for k, c in cfgs.items()}  # memory
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -102,7 +102,7 @@ def test_both_evaluation_rules_are_reported_and_labelled(ckpt, tmp_path, capsys)
     rows = json.load(open(tmp_path / "r.json"))["rows"]
     assert rc == 0 and [r["policy"] for r in rows] == ["sample", "best_of_n"] and "best_of_n" in out
     assert rows[0]["mjx_source"] == "meta" and rows[1]["mjx_source"] == "evaluate"
-    cfg, trainer, params, _ = load_policy(ckpt)
+    _, trainer, params, _ = load_policy(ckpt)
     from fpmd_mjx.checkpoint import load_critic
 
     critic = load_critic(ckpt, trainer)
