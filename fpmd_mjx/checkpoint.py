@@ -109,10 +109,16 @@ def load_critic(step_dir: str, trainer) -> Any:
         raise CheckpointError(f"algo {trainer.cfg.algo!r} has no critic to rank candidates with")
     if not os.path.isdir(path):
         raise CheckpointError(f"checkpoint {step_dir!r} holds no critic parameters (saved by newer versions only)")
-    template = jax.eval_shape(lambda k: trainer.agent.critic_params(trainer.agent.init(k)), jax.random.PRNGKey(0))
+    return _restore_item(step_dir, "critic", trainer.agent.critic_params, trainer.agent)
+
+
+def _restore_item(step_dir: str, item: str, select, agent) -> Any:
+    """Restore ``<step_dir>/<item>`` shaped as ``select(agent.init(key))``;
+    DamagedCheckpoint when its files cannot be read back."""
+    template = jax.eval_shape(lambda k: select(agent.init(k)), jax.random.PRNGKey(0))
     try:
         with ocp.StandardCheckpointer() as ckptr:
-            return ckptr.restore(path, template)
+            return ckptr.restore(os.path.join(os.path.abspath(step_dir), item), template)
     except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
         raise DamagedCheckpoint(f"checkpoint {step_dir!r} is damaged: {type(e).__name__}") from e
 
@@ -250,10 +256,5 @@ def load_policy(step_dir: str):
     except (KeyError, ConfigError) as e:
         raise CheckpointError(f"checkpoint {step_dir!r} has an unusable config: {e}") from None
     trainer = make_train(cfg)
-    template = jax.eval_shape(lambda k: trainer.agent.policy_params(trainer.agent.init(k)), jax.random.PRNGKey(0))
-    try:
-        with ocp.StandardCheckpointer() as ckptr:
-            params = ckptr.restore(os.path.join(os.path.abspath(step_dir), "policy"), template)
-    except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
-        raise DamagedCheckpoint(f"checkpoint {step_dir!r} is damaged: {type(e).__name__}") from e
+    params = _restore_item(step_dir, "policy", trainer.agent.policy_params, trainer.agent)
     return cfg, trainer, params, meta

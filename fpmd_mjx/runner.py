@@ -28,6 +28,8 @@ from fpmd_mjx.checkpoint import RunCheckpointer
 from fpmd_mjx.train import make_train
 
 LOSS_KEYS = ("critic_loss", "actor_loss", "q_mean")
+# training metrics averaged over a chunk into metrics.csv / TensorBoard (when the agent has them)
+CHUNK_METRICS = LOSS_KEYS + ("noise_std", "weight_ess", "weight_max_share")
 
 
 class NonFiniteLoss(RuntimeError):
@@ -134,8 +136,8 @@ def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int):
 class _Logger:
     """CSV + TensorBoard per seed."""
 
-    FIELDS = ("env_steps", "wall_s", "steps_per_s", "eval_return", "eval_return_nfe_k", "train_episode_return",
-              "critic_loss", "actor_loss", "q_mean", "noise_std", "weight_ess", "weight_max_share")
+    FIELDS = ("env_steps", "wall_s", "steps_per_s", "eval_return", "eval_return_nfe_k",
+              "train_episode_return") + CHUNK_METRICS
 
     def __init__(self, run_dir: str, resume: bool):
         os.makedirs(run_dir, exist_ok=True)
@@ -297,7 +299,7 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 def _log_chunk(loggers, step, rate, m):
     for k, lg in enumerate(loggers):
         row = {"env_steps": step, "wall_s": time.time(), "steps_per_s": rate}
-        for name in ("critic_loss", "actor_loss", "q_mean", "noise_std", "weight_ess", "weight_max_share"):
+        for name in CHUNK_METRICS:
             if name in m:
                 row[name] = float(np.mean(m[name][k]))
         ret = np.asarray(m["episode_return"][k])

@@ -52,7 +52,7 @@ def bench(cfg, iters: int) -> dict:
     import jax.numpy as jnp
 
     from fpmd_mjx.envs.wrappers import VecEnv
-    from fpmd_mjx.train import make_train
+    from fpmd_mjx.train import _scale_action, make_train
 
     trainer = make_train(cfg)
     agent, env = trainer.agent, trainer.env
@@ -66,7 +66,7 @@ def bench(cfg, iters: int) -> dict:
         s, k = c
         k, ka = jax.random.split(k)
         a = jax.random.uniform(ka, (cfg.num_envs, env.action_size), minval=-1.0, maxval=1.0)
-        return vec.step(s, env.action_low + 0.5 * (a + 1.0) * (env.action_high - env.action_low)), k
+        return vec.step(s, _scale_action(env, a)), k
 
     def act(c, o=obs):
         a_sum, k = c
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
         return 2
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
     print(f"device: {device}; ms per training iteration, each piece timed alone")
-    print(f"{'task':<14}{'algo':<8}{'envs':>5}{'upd':>5}" + "".join(f"{p:>11}" for p in PIECES)
+    print(f"{'task':<26}{'algo':<8}{'envs':>5}{'upd':>5}" + "".join(f"{p:>11}" for p in PIECES)
           + f"{'steps/s':>9}{'upd ms':>8}{'vs SAC':>7}{f'{args.project:.0e} steps':>12}")
     rows = []
     for (env_name, algo), cfg in cfgs.items():
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     for row in rows:
         rel = row["ms_per_update"] / sac[row["task"]] if row["task"] in sac else float("nan")
         row["update_vs_sac"] = rel
-        print(f"{row['task']:<14}{row['algo']:<8}{row['num_envs']:>5}{row['updates_per_step']:>5}"
+        print(f"{row['task']:<26}{row['algo']:<8}{row['num_envs']:>5}{row['updates_per_step']:>5}"
               + "".join(f"{row['ms'].get(p, float('nan')):>11.2f}" for p in PIECES)
               + f"{row['env_steps_per_s']:>9.0f}{row['ms_per_update']:>8.2f}{rel:>7.1f}"
               f"{fmt_time(row['projected_s']):>12}", flush=True)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__import__("os").path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from validation.parity import STYLES, action_style  # noqa: E402
 
 
@@ -64,20 +65,21 @@ class CSolverLog:
         self.niter, self.neval = self.niter[1:], self.neval[1:]  # the first read precedes any solve
 
 
-def policy_actor(ckpt_dir: str, env_name: str):
-    """``obs (d,) -> action (nu,)`` in actuator units from a checkpoint's evaluation policy."""
+def policy_actor(ckpt_dir: str):
+    """``obs (d,) -> action (nu,)`` in actuator units: the checkpoint's evaluation policy,
+    acting as ``validation/gym_eval.py`` replays it (one jitted call per action)."""
+    import itertools
+
     import jax
     import jax.numpy as jnp
 
-    from fpmd_mjx import envs
     from fpmd_mjx.checkpoint import load_intact_policy
+    from validation.gym_eval import make_act
 
-    pol = load_intact_policy(ckpt_dir)
-    env = envs.make(env_name)
-    low, high = env.action_low, env.action_high
-    act = jax.jit(lambda o, k: pol.sample(pol.params, o[None], k, pol.eval_nfe)[0])
-    keys = iter(jax.random.split(jax.random.PRNGKey(0), 1_000_000))
-    return lambda obs: low + 0.5 * (np.asarray(act(jnp.asarray(obs, jnp.float32), next(keys))) + 1) * (high - low)
+    _, _, trainer, params, _ = load_intact_policy(ckpt_dir)
+    act = make_act(trainer, trainer.agent.eval_nfe)
+    key, t = jax.random.PRNGKey(0), itertools.count()
+    return lambda obs: np.asarray(act(params, jnp.asarray(obs, jnp.float32)[None], key, next(t)))[0]
 
 
 def drive_c(name: str, source: str, steps: int, seed: int, every: int, ckpt: str | None = None) -> dict:
@@ -91,7 +93,7 @@ def drive_c(name: str, source: str, steps: int, seed: int, every: int, ckpt: str
     env = gym_env.unwrapped
     rng = np.random.default_rng(seed)
     if source == "policy":
-        actor = policy_actor(ckpt, name)
+        actor = policy_actor(ckpt)
         next_action = None
     else:
         next_action = action_style(source, gym_env.action_space.low, gym_env.action_space.high, rng)

@@ -166,8 +166,8 @@ SPECS = {
                                         solver_caps=newton_caps(12, 6))),
     "hopper": (Hopper, _spec("hopper", "Hopper-v4", "hopper.xml", 4, 11, solver_caps=newton_caps(12, 4))),
     "walker2d": (Walker2d, _spec("walker2d", "Walker2d-v4", "walker2d.xml", 4, 17, solver_caps=newton_caps(16, 6))),
-    # humanoid.xml asks for PGS, which MJX lacks: Newton with the XML's 50
-    # iterations (parity effect measured in docs/tasks.md).
+    # humanoid.xml asks for PGS, which MJX lacks: Newton (parity effect measured in
+    # docs/tasks.md; the XML's 50 iterations are capped like every task's).
     "humanoid": (Humanoid, _spec("humanoid", "Humanoid-v4", "humanoid.xml", 5, 376,
                                  options=(("solver", "newton"),), rne_post=True, solver_caps=newton_caps(16))),
     "swimmer": (Swimmer, _spec("swimmer", "Swimmer-v4", "swimmer.xml", 4, 8, solver_caps=newton_caps(8))),
