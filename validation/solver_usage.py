@@ -280,6 +280,10 @@ def main(argv=None) -> int:
         for s in sources:
             if s not in STYLES:
                 raise ValueError(f"unknown action style {s!r}; valid styles: {', '.join(STYLES)}")
+        probes = [x.strip() for x in args.probe_ls.split(",") if x.strip()]
+        if not all(x.isdigit() and int(x) > 0 for x in probes):
+            raise ValueError(f"--probe-ls must be positive integers separated by commas, got {args.probe_ls!r}")
+        probes = [int(x) for x in probes]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -288,7 +292,6 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         t0 = time.perf_counter()
-        probes = [int(x) for x in args.probe_ls.split(",") if x.strip()]
         rows.append(measure(name, sources, args.steps, args.seed, args.every, args.policy, probes))
         print(f"# {name}: {time.perf_counter() - t0:.0f} s", flush=True)
         print_rows(rows[-1:])
