@@ -82,8 +82,9 @@ def make_train(cfg) -> Trainer:
     vec = VecEnv(env, cfg.num_envs)
     obs_dim, act_dim = env.observation_size, env.action_size
     agent = make_agent(cfg, obs_dim, act_dim)
+    # one draw per iteration serves all its updates: (updates_per_step * batch_size) items
     buf = fbx.make_item_buffer(max_length=cfg.buffer_size, min_length=1,
-                               sample_batch_size=cfg.batch_size, add_batches=True)
+                               sample_batch_size=cfg.updates_per_step * cfg.batch_size, add_batches=True)
 
     def init(key):
         k_env, k_agent, key = jax.random.split(key, 3)
@@ -108,14 +109,18 @@ def make_train(cfg) -> Trainer:
         return state, _episode_metrics(env_state)
 
     def sgd_steps(state):
-        """``cfg.updates_per_step`` updates on fresh uniform batches: (state, mean metrics)."""
-        def one(agent_state, key):
-            k_s, k_u = jax.random.split(key)
-            batch = buf.sample(state.buffer, k_s).experience
-            return agent.update(agent_state, batch, k_u)
+        """``cfg.updates_per_step`` updates on fresh uniform batches: (state, mean metrics).
 
-        key, k = jax.random.split(state.key)
-        agent_state, m = jax.lax.scan(one, state.agent, jax.random.split(k, cfg.updates_per_step))
+        The batches are drawn together (uniform with replacement, as one by one would
+        be): one gather per iteration instead of one per update."""
+        def one(agent_state, xs):
+            batch, key = xs
+            return agent.update(agent_state, batch, key)
+
+        key, k_s, k_u = jax.random.split(state.key, 3)
+        batches = jax.tree.map(lambda x: x.reshape((cfg.updates_per_step, cfg.batch_size) + x.shape[1:]),
+                               buf.sample(state.buffer, k_s).experience)
+        agent_state, m = jax.lax.scan(one, state.agent, (batches, jax.random.split(k_u, cfg.updates_per_step)))
         return state.replace(agent=agent_state, key=key), jax.tree.map(jnp.mean, m)
 
     def learn_iteration(state, _):

@@ -66,7 +66,7 @@ def make_sac(cfg, obs_dim: int, act_dim: int) -> Agent:
 
         def actor_loss(p):
             a, logp = sample_logp(p, batch["obs"], k_pi)
-            return jnp.mean(alpha * logp - C.q_min(qnet, critic.params, batch["obs"], a)), logp
+            return jnp.mean(alpha * logp - C.q_min(qnet, state.critic.params, batch["obs"], a)), logp
 
         (loss, logp), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor)
         upd, a_opt = actor_opt.update(grads, state.actor_opt, state.actor)
