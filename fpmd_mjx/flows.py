@@ -24,20 +24,27 @@ import jax
 import jax.numpy as jnp
 
 
-def euler_sample(v_fn, a0: jax.Array, num_steps: int, return_path: bool = False):
+def euler_times(num_steps: int) -> jax.Array:
+    """The times t_k = k / num_steps (k < num_steps) at which ``euler_sample`` evaluates v: (num_steps,)."""
+    return jnp.arange(num_steps) * (1.0 / num_steps)
+
+
+def euler_sample(v_fn, a0: jax.Array, num_steps: int, return_path: bool = False, step_inputs=None):
     """Integrate the flow from ``a0`` (t=0) to t=1 with ``num_steps`` Euler steps.
 
-    Returns the final sample (..., act_dim), or with ``return_path`` the whole path
-    (num_steps + 1, ..., act_dim).
+    ``v_fn(a, t)``, or ``v_fn(a, t, step_inputs[k])`` when ``step_inputs`` (leading axis
+    num_steps, e.g. the embeddings of ``euler_times``) is given. Returns the final sample
+    (..., act_dim), or with ``return_path`` the whole path (num_steps + 1, ..., act_dim).
     """
     dt = 1.0 / num_steps
 
-    def step(a, k):
+    def step(a, xs):
+        k, inp = xs
         t = jnp.full(a.shape[:-1], k * dt, a.dtype)
-        a = a + dt * v_fn(a, t)
+        a = a + dt * (v_fn(a, t) if step_inputs is None else v_fn(a, t, inp))
         return a, a
 
-    a1, path = jax.lax.scan(step, a0, jnp.arange(num_steps))
+    a1, path = jax.lax.scan(step, a0, (jnp.arange(num_steps), step_inputs))
     if return_path:
         return jnp.concatenate([a0[None], path], axis=0)
     return a1
@@ -49,21 +56,34 @@ def flow_matching_pair(a0: jax.Array, a1: jax.Array, t: jax.Array):
     return t * a1 + (1.0 - t) * a0, a1 - a0
 
 
-def meanflow_sample(u_fn, z: jax.Array, num_steps: int = 1, stop_after: int | None = None) -> jax.Array:
+def meanflow_times(num_steps: int) -> tuple[jax.Array, jax.Array]:
+    """The (r_k, t_k) = (1 - (k+1)/n, 1 - k/n) of ``meanflow_sample``'s jumps: each (num_steps,)."""
+    k = jnp.arange(num_steps)
+    return 1.0 - (k + 1) / num_steps, 1.0 - k / num_steps
+
+
+def meanflow_sample(u_fn, z: jax.Array, num_steps: int = 1, stop_after: int | None = None,
+                    step_inputs=None) -> jax.Array:
     """MeanFlow sample from noise ``z`` (tau = 1) to an action (tau = 0).
 
     Each step jumps ``x_r = x_t - (t - r) u(x_t, r, t)`` over an equal share of
     [0, 1]; ``num_steps=1`` is the one-step ``a = z - u(z, 0, 1)`` (NFE = 1).
     ``stop_after=k`` returns the point after the first k of the num_steps jumps.
+    ``u_fn(x, r, t)``, or ``u_fn(x, r, t, step_inputs[k])`` when ``step_inputs`` (leading
+    axis num_steps, e.g. the embeddings of ``meanflow_times``) is given.
     """
     ones = jnp.ones(z.shape[:-1], z.dtype)
+    n = num_steps if stop_after is None else stop_after
 
-    def step(x, k):
+    def step(x, xs):
+        k, inp = xs
         t = 1.0 - k / num_steps
         r = 1.0 - (k + 1) / num_steps
-        return x - (t - r) * u_fn(x, r * ones, t * ones), None
+        u = u_fn(x, r * ones, t * ones) if step_inputs is None else u_fn(x, r * ones, t * ones, inp)
+        return x - (t - r) * u, None
 
-    x, _ = jax.lax.scan(step, z, jnp.arange(num_steps if stop_after is None else stop_after))
+    inputs = None if step_inputs is None else jax.tree.map(lambda a: a[:n], step_inputs)
+    x, _ = jax.lax.scan(step, z, (jnp.arange(n), inputs))
     return x
 
 

@@ -84,10 +84,21 @@ class VelocityField(nn.Module):
     time_style: str = "scaled"
 
     @nn.compact
-    def __call__(self, obs, a_t, t):
-        temb = TimeEmbedding(self.time_embed_dim, self.time_scale, self.time_style)(jnp.broadcast_to(t, a_t.shape[:-1]))
-        x = jnp.concatenate([obs, a_t, temb], axis=-1)
+    def __call__(self, obs, a_t, t, temb=None):
+        """``temb`` (..., time_embed_dim): the embedding of ``t`` if already computed
+        (:meth:`embed_times`; broadcast over the batch), else computed here."""
+        shape = a_t.shape[:-1]
+        if temb is None:
+            temb = self._embedding()(jnp.broadcast_to(t, shape))
+        x = jnp.concatenate([obs, a_t, jnp.broadcast_to(temb, shape + temb.shape[-1:])], axis=-1)
         return MLP(self.hidden_sizes, self.act_dim, self.activation)(x)
+
+    def _embedding(self, **kw):
+        return TimeEmbedding(self.time_embed_dim, self.time_scale, self.time_style, name="TimeEmbedding_0", **kw)
+
+    def embed_times(self, params, t):
+        """The time embedding of times ``t`` (...,) -> (..., time_embed_dim) with ``params``."""
+        return self._embedding(parent=None).apply({"params": params["params"]["TimeEmbedding_0"]}, t)
 
 
 class MeanVelocityField(nn.Module):
@@ -100,12 +111,23 @@ class MeanVelocityField(nn.Module):
     time_style: str = "scaled"
 
     @nn.compact
-    def __call__(self, obs, a_t, r, t):
+    def __call__(self, obs, a_t, r, t, temb=None):
+        """``temb`` (..., 2 time_embed_dim): the embeddings of (r, t) if already computed
+        (:meth:`embed_times`; broadcast over the batch), else computed here."""
         shape = a_t.shape[:-1]
-        r_emb = TimeEmbedding(self.time_embed_dim, 1.0, self.time_style, name="r_embed")(jnp.broadcast_to(r, shape))
-        t_emb = TimeEmbedding(self.time_embed_dim, 1.0, self.time_style, name="t_embed")(jnp.broadcast_to(t, shape))
-        x = jnp.concatenate([obs, a_t, r_emb, t_emb], axis=-1)
+        if temb is None:
+            temb = jnp.concatenate([self._embedding(n)(jnp.broadcast_to(x, shape))
+                                    for n, x in (("r_embed", r), ("t_embed", t))], axis=-1)
+        x = jnp.concatenate([obs, a_t, jnp.broadcast_to(temb, shape + temb.shape[-1:])], axis=-1)
         return MLP(self.hidden_sizes, self.act_dim, self.activation)(x)
+
+    def _embedding(self, name, **kw):
+        return TimeEmbedding(self.time_embed_dim, 1.0, self.time_style, name=name, **kw)
+
+    def embed_times(self, params, r, t):
+        """The concatenated embeddings of times ``r``, ``t`` (...,) -> (..., 2 time_embed_dim)."""
+        return jnp.concatenate([self._embedding(n, parent=None).apply({"params": params["params"][n]}, x)
+                                for n, x in (("r_embed", r), ("t_embed", t))], axis=-1)
 
 
 class DoubleQ(nn.Module):

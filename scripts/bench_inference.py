@@ -3,6 +3,7 @@
     python scripts/bench_inference.py --out validation/results/bench_inference_cpu.json
     python scripts/bench_inference.py --batch-sizes 1 1024 --iters 500
     python scripts/bench_inference.py --smoke          # a few calls per row (tests)
+    python scripts/bench_inference.py --exported --out validation/results/bench_inference_exported_cpu.json
 
 Each row jits ``agent.sample(params, obs, key, nfe)`` for one algorithm and NFE with
 randomly initialised parameters (latency does not depend on the values) at the
@@ -12,6 +13,13 @@ Ant task's sizes (obs 27, act 8) and the paper's networks (3 x 256, mish), calls
 call. At batch B the per-action time is the call time / B. Ratios are to SAC at the
 same batch size. The paper measured on an RTX 6000 GPU; numbers here are for
 whatever JAX device is present (printed).
+
+``--exported`` times deployed policies instead: each row's policy (random parameters,
+Ant's actuator range) goes through ``scripts/export_policy.py``'s export to an artifact
+directory and is loaded back with ``fpmd_mjx.deploy.load``; a timed call is the
+deployed ``policy(obs, key)`` (input checks, the exported computation, actions in the
+actuator range). Rows: the one-step policies (SAC, FPMD-R and FPMD-M at NFE 1) and
+DPMD at 20.
 """
 from __future__ import annotations
 
@@ -24,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 OBS_DIM, ACT_DIM = 27, 8  # Ant-v4
-ROWS = (  # (label, algo, nfe or None for the config's own)
+EXPORTED_ROWS = (("SAC", "sac", 1), ("DPMD", "dpmd", 20), ("FPMD-R", "fpmd_r", 1), ("FPMD-M", "fpmd_m", 1))
+ROWS = (  # (label, algo, nfe)
     ("SAC", "sac", 1),
     ("DPMD", "dpmd", 20),
     ("FPMD-R", "fpmd_r", 1),
@@ -41,6 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--env", default="ant", help="task whose config (network sizes) is used; sizes stay 27/8")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--smoke", action="store_true", help="3 timed calls, 1 warm-up (for tests)")
+    p.add_argument("--exported", action="store_true", help="time exported policies loaded with fpmd_mjx.deploy")
     return p.parse_args(argv)
 
 
@@ -61,7 +71,7 @@ def time_calls(fn, args, iters: int, warmup: int) -> dict:
             "p90_ms": float(np.percentile(ms, 90))}
 
 
-def bench_row(algo: str, nfe: int, batch: int, env: str, iters: int, warmup: int) -> dict:
+def bench_row(algo: str, nfe: int, batch: int, env: str, iters: int, warmup: int, exported: bool = False) -> dict:
     import jax
 
     from fpmd_mjx.agents import make_agent
@@ -71,31 +81,50 @@ def bench_row(algo: str, nfe: int, batch: int, env: str, iters: int, warmup: int
     agent = make_agent(cfg, OBS_DIM, ACT_DIM)
     params = agent.policy_params(agent.init(jax.random.PRNGKey(0)))
     obs = jax.random.normal(jax.random.PRNGKey(1), (batch, OBS_DIM))
-    fn = jax.jit(lambda p, o, k: agent.sample(p, o, k, nfe))
-    t = time_calls(fn, (params, obs, jax.random.PRNGKey(2)), iters, warmup)
+    if exported:
+        fn, args = _deployed(agent, params, algo, nfe), (obs, jax.random.PRNGKey(2))
+    else:
+        fn, args = jax.jit(lambda p, o, k: agent.sample(p, o, k, nfe)), (params, obs, jax.random.PRNGKey(2))
+    t = time_calls(fn, args, iters, warmup)
     return {"algo": algo, "nfe": nfe, "batch": batch, "hidden_sizes": list(cfg.hidden_sizes),
             "activation": cfg.activation, **t, "per_action_ms": t["median_ms"] / batch}
 
 
-def run(batch_sizes, iters: int, warmup: int, env: str = "ant") -> dict:
+def _deployed(agent, params, algo: str, nfe: int):
+    """``policy(obs, key)`` of the artifact of ``agent``'s evaluation policy at Ant's
+    sizes and actuator range, written and loaded back as a user would."""
+    import tempfile
+
+    from fpmd_mjx import deploy, envs
+    from fpmd_mjx.export import deploy_fns, export_act, write_artifact
+
+    ant = envs.make("ant")
+    out = tempfile.mkdtemp(prefix="fpmd_mjx_policy_")
+    dparams = deploy_fns(agent, ant, nfe)[0](params)
+    write_artifact(out, export_act(agent, ant, dparams, nfe, platforms=("cpu",)), dparams, ant,
+                   {"task": "ant", "algo": algo, "nfe": nfe})
+    return deploy.load(out)
+
+
+def run(batch_sizes, iters: int, warmup: int, env: str = "ant", exported: bool = False) -> dict:
     import jax
 
     dev = jax.devices()[0]
     rows = []
     for batch in batch_sizes:
-        for label, algo, nfe in ROWS:
-            r = bench_row(algo, nfe, batch, env, iters, warmup)
+        for label, algo, nfe in EXPORTED_ROWS if exported else ROWS:
+            r = bench_row(algo, nfe, batch, env, iters, warmup, exported)
             rows.append({"label": label, **r})
         sac = next(r for r in rows if r["batch"] == batch and r["algo"] == "sac")
         for r in rows:
             if r["batch"] == batch:
                 r["ratio_to_sac"] = r["median_ms"] / sac["median_ms"]
-    return {"device": f"{dev.platform}:{dev.device_kind}", "jax": jax.__version__,
+    return {"device": f"{dev.platform}:{dev.device_kind}", "jax": jax.__version__, "exported": exported,
             "obs_dim": OBS_DIM, "act_dim": ACT_DIM, "iters": iters, "warmup": warmup, "rows": rows}
 
 
 def format_table(res: dict) -> str:
-    lines = [f"device: {res['device']}  (jax {res['jax']}, obs {res['obs_dim']}, act {res['act_dim']}, "
+    lines = [f"device: {res['device']}  ({'exported policies, ' if res.get('exported') else ''}jax {res['jax']}, obs {res['obs_dim']}, act {res['act_dim']}, "
              f"median of {res['iters']} calls)",
              f"{'algo':<8} {'NFE':>4} {'batch':>6} {'ms/call':>9} {'p10-p90 ms':>15} {'ms/action':>10} {'x SAC':>7}"]
     for r in res["rows"]:
@@ -113,7 +142,7 @@ def main(argv=None) -> int:
     if iters < 1 or warmup < 0 or any(b < 1 for b in args.batch_sizes):
         print("error: --iters and --batch-sizes must be >= 1, --warmup >= 0", file=sys.stderr)
         return 2
-    res = run(args.batch_sizes, iters, warmup, args.env)
+    res = run(args.batch_sizes, iters, warmup, args.env, args.exported)
     print(format_table(res))
     if args.out:
         from fpmd_mjx.reporting import write_json

@@ -25,6 +25,8 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="output image (.png, .pdf, ...)")
     p.add_argument("--band", choices=("minmax", "std", "none"), default="minmax", help="spread over seeds")
     p.add_argument("--title", default=None)
+    p.add_argument("--label-fields", nargs="+", default=["env", "algo"], metavar="FIELD",
+                   help="config fields (from run.json) that label a line, e.g. env algo weighting")
     return p.parse_args(argv)
 
 
@@ -38,8 +40,9 @@ def read_evals(path: str) -> dict[int, float]:
     return out
 
 
-def load_run(run_dir: str) -> dict:
-    """``steps`` (T,), ``returns`` (seeds, T) at the steps every seed evaluated, and ``label``."""
+def load_run(run_dir: str, label_fields=("env", "algo")) -> dict:
+    """``steps`` (T,), ``returns`` (seeds, T) at the steps every seed evaluated, and ``label``
+    (the run's config values of ``label_fields``, joined by " / ")."""
     import numpy as np
 
     files = [os.path.join(run_dir, "metrics.csv")]
@@ -57,7 +60,7 @@ def load_run(run_dir: str) -> dict:
     if os.path.exists(info):
         with open(info) as f:
             cfg = json.load(f).get("config", {})
-        label = f"{cfg.get('env', '?')} / {cfg.get('algo', '?')}"
+        label = " / ".join(str(cfg.get(k, "?")) for k in label_fields)
     return {"steps": np.asarray(steps), "returns": np.asarray([[s[t] for t in steps] for s in per_seed]),
             "label": label, "num_seeds": len(files)}
 
@@ -94,7 +97,7 @@ def plot(runs: list[dict], out: str, band: str = "minmax", title: str | None = N
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        runs = [load_run(d) for d in args.runs]
+        runs = [load_run(d, args.label_fields) for d in args.runs]
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -110,3 +110,29 @@ def test_ddpm_forward_process_ends_in_the_standard_normal(K):
     eps = jax.random.normal(jax.random.PRNGKey(1), a.shape)
     x_K = flows.ddpm_noised(a, eps, jnp.full(a.shape[:-1], K - 1), abars)
     assert abs(float(x_K.mean())) < 1e-2 and abs(float(x_K.var()) - 1.0) < 1e-2  # Monte Carlo, 200k draws
+
+
+@pytest.mark.parametrize("variant", ["flow", "meanflow"])
+@pytest.mark.parametrize("nfe", [1, 3])
+def test_samplers_with_precomputed_time_embeddings_follow_the_same_path(variant, nfe):
+    # The fields embed the sampler's fixed times once per call (agent.prepare) instead of
+    # once per sample; the sampled actions must be those of embedding inside the field.
+    from fpmd_mjx.networks import MeanVelocityField, VelocityField
+
+    obs = jax.random.normal(jax.random.PRNGKey(0), (7, 3))
+    z = jax.random.normal(jax.random.PRNGKey(1), (7, 2))
+    if variant == "flow":
+        net = VelocityField(2, (16, 16), time_embed_dim=8)
+        p = net.init(jax.random.PRNGKey(2), obs, z, jnp.zeros(7))
+        inline = flows.euler_sample(lambda a, t: net.apply(p, obs, a, t), z, nfe)
+        temb = net.embed_times(p, flows.euler_times(nfe))
+        pre = flows.euler_sample(lambda a, t, e: net.apply(p, obs, a, t, temb=e), z, nfe, step_inputs=temb)
+    else:
+        net = MeanVelocityField(2, (16, 16), time_embed_dim=8)
+        p = net.init(jax.random.PRNGKey(2), obs, z, jnp.zeros(7), jnp.zeros(7))
+        inline = flows.meanflow_sample(lambda x, r, t: net.apply(p, obs, x, r, t), z, nfe)
+        temb = net.embed_times(p, *flows.meanflow_times(nfe))
+        pre = flows.meanflow_sample(lambda x, r, t, e: net.apply(p, obs, x, r, t, temb=e), z, nfe, step_inputs=temb)
+    assert temb.shape[0] == nfe
+    np.testing.assert_allclose(pre, inline, atol=1e-5)
+    assert float(jnp.abs(pre - z).max()) > 1e-3  # the field moved the samples

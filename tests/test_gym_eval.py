@@ -61,7 +61,8 @@ def test_paired_episodes_agree_step_for_step(ckpt):
     # function and key schedule, must end each episode at the same step; the parity suite
     # allows 1e-6 per-step reward error and no termination mismatches for this task.
     cfg, trainer, params, _ = load_policy(ckpt)
-    env, act = trainer.env, gym_eval.make_act(trainer, 1)
+    env, (prepare, act) = trainer.env, gym_eval.make_act(trainer, 1)
+    params = prepare(params)
     gym_env = gym_eval.build_gym_env(cfg.env, render=False)
     res = gym_eval.run_episodes(gym_env, act, params, episodes=6, seed=3)
     step = jax.jit(env.step)

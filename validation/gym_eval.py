@@ -4,6 +4,7 @@
     python validation/gym_eval.py runs/hopper/best --episodes 20 --nfe 1,2,5,20
     python validation/gym_eval.py runs/hopper --policy sample,best_of_n   # both evaluation rules
     python validation/gym_eval.py runs/ip --json ip.json --check 0.1 --render ip.gif
+    python validation/gym_eval.py --exported policy/               # a scripts/export_policy.py artifact
 
 Everything comes from the checkpoint's metadata (task, algorithm, config); the
 policy is the checkpoint's own ``trainer.agent.sample`` (jitted, batch of one,
@@ -15,6 +16,11 @@ The MJX column is the return recorded in the checkpoint at the same NFE
 (``meta["eval_returns_by_nfe"]``); if the checkpoint holds none for that NFE, or
 with ``--mjx-eval``, it is recomputed with ``trainer.evaluate`` on the same
 parameters over ``--episodes`` MJX episodes.  rel gap = |gym - mjx| / max(|mjx|, 1).
+
+``--exported DIR`` replays an artifact of ``scripts/export_policy.py`` (through
+``fpmd_mjx.deploy``, with the same episode seeds and policy keys, so its returns equal
+the source checkpoint's at the same NFE); its MJX column is the return the source
+checkpoint recorded.
 
 Exit status: 0 ok, 1 ``--check`` failed, 2 bad input (one ``error:`` line on stderr).
 """
@@ -58,7 +64,10 @@ def parse_nfe(text: str) -> list[int]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", help="checkpoint step dir, checkpoints/ or best/, a run dir, or a dir of runs")
+    p.add_argument("path", nargs="?", default=None,
+                   help="checkpoint step dir, checkpoints/ or best/, a run dir, or a dir of runs")
+    p.add_argument("--exported", default=None, metavar="DIR",
+                   help="replay a policy artifact of scripts/export_policy.py instead of a checkpoint")
     p.add_argument("--episodes", type=int, default=10, help="Gymnasium episodes per checkpoint and NFE")
     p.add_argument("--seed", type=int, default=0, help="episode i resets with seed+i; policy key PRNGKey(seed)")
     p.add_argument("--nfe", default="1", help="network evaluations per action; a list 1,2,5,20 sweeps")
@@ -74,6 +83,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--render", default=None, metavar="OUT.gif|OUT.mp4",
                    help="video of the first episode (.mp4 needs imageio-ffmpeg; .gif works with pillow)")
     args = p.parse_args(argv)
+    if (args.path is None) == (args.exported is None):
+        raise EvalError("give a checkpoint path or --exported DIR (one of the two)")
+    if args.exported and (args.nfe != "1" or args.policy != "sample" or args.mjx_eval or args.render):
+        raise EvalError("--exported replays the artifact as exported: --nfe, --policy, --mjx-eval and --render "
+                        "apply to checkpoints only")
     args.nfe = parse_nfe(args.nfe)
     args.policy = [r.strip() for r in args.policy.split(",") if r.strip()]
     for rule in args.policy:
@@ -140,22 +154,72 @@ def check_spaces(gym_env, trainer) -> None:
 
 
 def make_act(trainer, nfe: int, rule: str = "sample"):
-    """jitted ``(params, obs (1, d) f32, episode_key, t) -> action (1, act_dim)`` in the actuator range.
+    """``(prepare, act)``: ``prepare(params) -> dparams`` once per checkpoint, and the jitted
+    ``act(dparams, obs (1, d) f32, episode_key, t) -> action (1, act_dim)`` in the actuator range.
 
-    One call per action: ``trainer.agent.sample`` (``rule="sample"``) or
-    ``trainer.agent.best_of_n`` (params = (policy, critic)) with key
-    ``fold_in(episode_key, t)``, and ``_scale_action`` to the actuator range.
+    One call per action: the evaluation policy of ``scripts/export_policy.py``
+    (``rule="sample"``: ``agent.sample``, its parameter-only part prepared once) or
+    ``trainer.agent.best_of_n`` (params = (policy, critic)) with key ``fold_in(episode_key, t)``.
     """
     import jax
 
+    from fpmd_mjx.export import deploy_fns
     from fpmd_mjx.train import _scale_action
 
-    policy = trainer.agent.sample if rule == "sample" else trainer.agent.best_of_n
+    if rule == "sample":  # the very functions scripts/export_policy.py exports
+        prepare, policy = deploy_fns(trainer.agent, trainer.env, nfe)
+    else:
+        def prepare(params):
+            return params
+
+        def policy(params, obs, key):
+            return _scale_action(trainer.env, trainer.agent.best_of_n(params, obs, key, nfe))
+
+    def act(dparams, obs, key, t):
+        return policy(dparams, obs, jax.random.fold_in(key, t))
+
+    return prepare, jax.jit(act)
+
+
+def make_exported_act(policy):
+    """``act`` of :func:`make_act`'s signature for an exported policy (``fpmd_mjx.deploy``):
+    the same keys, the same computation (params are inside ``policy``)."""
+    import jax
 
     def act(params, obs, key, t):
-        return _scale_action(trainer.env, policy(params, obs, jax.random.fold_in(key, t), nfe))
+        del params
+        return policy(obs, jax.random.fold_in(key, t))
 
-    return jax.jit(act)
+    return act
+
+
+def evaluate_exported(path: str, args) -> list[dict]:
+    """One row for an exported artifact: its Gymnasium return beside the MJX return its
+    source checkpoint recorded at the same NFE."""
+    from fpmd_mjx.deploy import DeployError, load
+
+    try:
+        policy = load(path)
+    except DeployError as e:
+        raise EvalError(str(e)) from None
+    meta = policy.meta
+    gym_env = build_gym_env(meta["task"], render=False)
+    if gym_env.observation_space.shape != (policy.obs_dim,) or gym_env.action_space.shape != (policy.act_dim,):
+        raise EvalError(f"{path!r}: the Gymnasium env of {meta['task']!r} does not fit the policy's sizes "
+                        f"({policy.obs_dim} -> {policy.act_dim})")
+    res = run_episodes(gym_env, make_exported_act(policy), None, args.episodes, args.seed)
+    gym_env.close()
+    gym = float(np.mean(res["returns"]))
+    mjx = meta.get("mjx_eval_return")
+    mjx = float("nan") if mjx is None else float(mjx)
+    return [{
+        "checkpoint": os.path.basename(os.path.normpath(path)), "path": os.path.abspath(path), "task": meta["task"],
+        "gym_id": meta.get("gym_id"), "algo": meta["algo"], "seed": meta.get("source_seed"),
+        "env_steps": meta.get("source_env_steps"), "nfe": meta["nfe"], "policy": "exported",
+        "episodes": args.episodes, "gym_return_mean": gym, "gym_return_std": float(np.std(res["returns"])),
+        "gym_returns": res["returns"], "episode_length_mean": float(np.mean(res["lengths"])),
+        "mjx_return": mjx, "mjx_source": "meta", "mjx_episodes": None, "abs_gap": abs(gym - mjx),
+        "rel_gap": abs(gym - mjx) / max(abs(mjx), 1.0), "infer_ms_median": res["infer_ms"]}]
 
 
 def run_episodes(gym_env, act, params, episodes: int, seed: int, frames: list | None = None) -> dict:
@@ -259,7 +323,8 @@ def evaluate_checkpoint(ckpt: tuple, args, label: str, frames: list | None) -> l
     check_spaces(gym_env, trainer)
     rows = []
     for j, (rule, nfe) in enumerate((r, n) for r in args.policy for n in args.nfe):
-        res = run_episodes(gym_env, make_act(trainer, nfe, rule), rule_params[rule], args.episodes, args.seed,
+        prepare, act = make_act(trainer, nfe, rule)
+        res = run_episodes(gym_env, act, prepare(rule_params[rule]), args.episodes, args.seed,
                            frames if j == 0 else None)
         if frames is not None and j == 0 and args.render:
             write_video(args.render, frames, gym_env.metadata.get("render_fps", 30))
@@ -312,9 +377,8 @@ def main(argv=None) -> int:
         from fpmd_mjx.jax_setup import enable_compilation_cache
 
         enable_compilation_cache()
-        ckpts = load_checkpoints(args.path)
-        rows = []
-        for k, ckpt in enumerate(ckpts):
+        rows = evaluate_exported(args.exported, args) if args.exported else []
+        for k, ckpt in enumerate(load_checkpoints(args.path) if args.path else []):
             frames = [] if (args.render and k == 0) else None
             rows += evaluate_checkpoint(ckpt, args, _label(ckpt[0], args.path), frames)
     except EvalError as e:

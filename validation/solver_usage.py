@@ -77,9 +77,9 @@ def policy_actor(ckpt_dir: str):
     from validation.gym_eval import make_act
 
     _, _, trainer, params, _ = load_intact_policy(ckpt_dir)
-    act = make_act(trainer, trainer.agent.eval_nfe)
-    key, t = jax.random.PRNGKey(0), itertools.count()
-    return lambda obs: np.asarray(act(params, jnp.asarray(obs, jnp.float32)[None], key, next(t)))[0]
+    prepare, act = make_act(trainer, trainer.agent.eval_nfe)
+    dparams, key, t = prepare(params), jax.random.PRNGKey(0), itertools.count()
+    return lambda obs: np.asarray(act(dparams, jnp.asarray(obs, jnp.float32)[None], key, next(t)))[0]
 
 
 def drive_c(name: str, source: str, steps: int, seed: int, every: int, ckpt: str | None = None) -> dict:

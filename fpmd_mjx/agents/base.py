@@ -29,6 +29,10 @@ class Agent(NamedTuple):
     best_of_n((policy_params, critic_params), obs (B, obs_dim), key, nfe) -> (B, act_dim):
         optional; the other evaluation rule of the authors' release: the best of
         ``num_particles`` candidates by min(Q1, Q2), no noise (None for SAC)
+    prepare(params, nfe) -> consts, sample_prepared(params, consts, obs, key, nfe): optional;
+        ``sample`` split in two: what depends on the parameters alone, computed once (e.g.
+        the time embeddings of the sampler's fixed times), and the per-observation rest
+        (``sample(p, o, k, n) == sample_prepared(p, prepare(p, n), o, k, n)``)
     """
 
     init: Callable[..., Any]
@@ -40,6 +44,8 @@ class Agent(NamedTuple):
     sample_path: Optional[Callable[..., Any]] = None
     critic_params: Optional[Callable[[Any], Any]] = None
     best_of_n: Optional[Callable[..., Any]] = None
+    prepare: Optional[Callable[..., Any]] = None
+    sample_prepared: Optional[Callable[..., Any]] = None
 
 
 def actor_lr_schedule(cfg):

@@ -23,12 +23,22 @@ def flow_policy(cfg, act_dim: int) -> PolicyModel:
     def init_params(key, obs_dim):
         return net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)), jnp.zeros((1,)))
 
-    def path(params, obs, key, nfe, return_path=True):
+    def prepare(params, nfe):
+        """The time embeddings of the ``nfe`` Euler times, computed once per call, not per sample: (nfe, E)."""
+        return net.embed_times(params, flows.euler_times(nfe))
+
+    def prepared_path(params, temb, obs, key, nfe, return_path=True):
         a0 = cfg.prior_scale * jax.random.normal(key, obs.shape[:-1] + (act_dim,))
-        return flows.euler_sample(lambda a, t: net.apply(params, obs, a, t), a0, nfe, return_path)
+        return flows.euler_sample(lambda a, t, e: net.apply(params, obs, a, t, temb=e), a0, nfe, return_path, temb)
+
+    def path(params, obs, key, nfe, return_path=True):
+        return prepared_path(params, prepare(params, nfe), obs, key, nfe, return_path)
+
+    def sample_prepared(params, temb, obs, key, nfe):
+        return jnp.clip(prepared_path(params, temb, obs, key, nfe, False), -1.0, 1.0)
 
     def sample(params, obs, key, nfe):
-        return jnp.clip(path(params, obs, key, nfe, False), -1.0, 1.0)
+        return sample_prepared(params, prepare(params, nfe), obs, key, nfe)
 
     def loss(params, obs, a1, key):  # per-sample ||(a1 - a0) - v(a_t, t | s)||^2, Eq. (8)
         k0, kt = jax.random.split(key)
@@ -37,7 +47,8 @@ def flow_policy(cfg, act_dim: int) -> PolicyModel:
         a_t, target = flows.flow_matching_pair(a0, a1, t)
         return jnp.sum((net.apply(params, obs, a_t, t) - target) ** 2, axis=-1)
 
-    return PolicyModel(init_params=init_params, sample=sample, loss=loss, sample_path=path)
+    return PolicyModel(init_params=init_params, sample=sample, loss=loss, sample_path=path, prepare=prepare,
+                       sample_prepared=sample_prepared)
 
 
 def meanflow_policy(cfg, act_dim: int) -> PolicyModel:
@@ -49,17 +60,28 @@ def meanflow_policy(cfg, act_dim: int) -> PolicyModel:
         z = jnp.zeros((1,))
         return net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)), z, z)
 
-    def sample(params, obs, key, nfe):
+    def prepare(params, nfe):
+        """The (r, t) embeddings of the ``nfe`` jumps, computed once per call, not per sample: (nfe, 2E)."""
+        return net.embed_times(params, *flows.meanflow_times(nfe))
+
+    def u_fn(params, obs):
+        return lambda x, r, t, e: net.apply(params, obs, x, r, t, temb=e)
+
+    def sample_prepared(params, temb, obs, key, nfe):
         z = cfg.prior_scale * jax.random.normal(key, obs.shape[:-1] + (act_dim,))
-        a = flows.meanflow_sample(lambda x, r, t: net.apply(params, obs, x, r, t), z, nfe)
+        a = flows.meanflow_sample(u_fn(params, obs), z, nfe, step_inputs=temb)
         return jnp.clip(a, -1.0, 1.0)
+
+    def sample(params, obs, key, nfe):
+        return sample_prepared(params, prepare(params, nfe), obs, key, nfe)
 
     def path(params, obs, key, nfe):
         """The nfe + 1 points z = x_1, x_{1 - 1/nfe}, ..., x_0 of the multi-step sampler."""
         z = cfg.prior_scale * jax.random.normal(key, obs.shape[:-1] + (act_dim,))
+        temb = prepare(params, nfe)
         pts = [z]
         for k in range(1, nfe + 1):
-            pts.append(flows.meanflow_sample(lambda x, r, t: net.apply(params, obs, x, r, t), z, nfe, k))
+            pts.append(flows.meanflow_sample(u_fn(params, obs), z, nfe, k, step_inputs=temb))
         return jnp.stack(pts)
 
     def loss(params, obs, a1, key):  # per-sample MeanFlow residual, Eq. (16)
@@ -69,7 +91,8 @@ def meanflow_policy(cfg, act_dim: int) -> PolicyModel:
         u, target = flows.meanflow_target(lambda x, r_, t_: net.apply(params, obs, x, r_, t_), a1, z, r, t)
         return jnp.sum((u - target) ** 2, axis=-1)
 
-    return PolicyModel(init_params=init_params, sample=sample, loss=loss, sample_path=path)
+    return PolicyModel(init_params=init_params, sample=sample, loss=loss, sample_path=path, prepare=prepare,
+                       sample_prepared=sample_prepared)
 
 
 def make_fpmd(cfg, obs_dim: int, act_dim: int, variant: str) -> Agent:

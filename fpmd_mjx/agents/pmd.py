@@ -33,12 +33,17 @@ class PolicyModel(NamedTuple):
     loss(params, obs (B, obs_dim), a1 (B, act_dim), key) -> per-sample loss (B,)
     sample_path(params, obs, key, nfe) -> (nfe + 1, ..., act_dim): the whole sampling
         path from the prior to the action (same key, same prior draw as ``sample``)
+    prepare(params, nfe) -> consts; sample_prepared(params, consts, obs, key, nfe): optional;
+        ``sample`` split into what depends on the parameters alone (the embeddings of the
+        sampler's fixed times) and the rest, so a deployed policy computes the first once
     """
 
     init_params: Callable[..., Any]
     sample: Callable[..., Any]
     loss: Callable[..., Any]
     sample_path: Optional[Callable[..., Any]] = None
+    prepare: Optional[Callable[..., Any]] = None
+    sample_prepared: Optional[Callable[..., Any]] = None
 
 
 @struct.dataclass
@@ -117,4 +122,5 @@ def make_pmd(cfg, obs_dim: int, act_dim: int, model: PolicyModel, train_nfe: int
     return Agent(init=init, explore=explore, policy_params=lambda s: s.policy_ema, sample=model.sample,
                  update=update, eval_nfe=eval_nfe, sample_path=model.sample_path,
                  critic_params=lambda s: s.critic.params,
-                 best_of_n=lambda params, obs, key, nfe: best_candidate(*params, obs, key, nfe))
+                 best_of_n=lambda params, obs, key, nfe: best_candidate(*params, obs, key, nfe),
+                 prepare=model.prepare, sample_prepared=model.sample_prepared)
