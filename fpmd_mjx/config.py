@@ -20,7 +20,7 @@ import yaml
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
-ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd")
+ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd", "td3")
 WEIGHTINGS = ("paper", "per_state", "authors")
 TIME_EMBEDDINGS = ("scaled", "authors")
 
@@ -81,6 +81,10 @@ class Config:
     clip_after_noise: bool = True  # clip the noisy action to [-1, 1] (authors: no clip; the env clips)
     # SAC
     sac_init_alpha: float = 1.0
+    # TD3 (noise stds in normalised action units, [-1, 1])
+    td3_explore_noise: float = 0.1  # exploration: pi(s) + N(0, std^2)
+    td3_policy_noise: float = 0.2  # target policy smoothing std
+    td3_noise_clip: float = 0.5  # target policy smoothing clip
     # evaluation / logging / checkpoints (CLI)
     eval_every: int = 25_000  # env steps
     eval_episodes: int = 10
@@ -148,6 +152,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"warmup_steps must be in [0, total_steps={cfg.total_steps}], got {cfg.warmup_steps}")
     if cfg.buffer_size < cfg.num_envs:
         raise ConfigError(f"buffer_size must be >= num_envs={cfg.num_envs}, got {cfg.buffer_size}")
+    for name in ("td3_explore_noise", "td3_policy_noise", "td3_noise_clip"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, got {getattr(cfg, name)!r}")
     if not cfg.hidden_sizes or any(int(h) <= 0 for h in cfg.hidden_sizes):
         raise ConfigError(f"hidden_sizes must be positive ints, got {cfg.hidden_sizes!r}")
 

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet XLA's cache-loader l
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="inverted_pendulum", help="task name or Gymnasium id (e.g. ant, Hopper-v4)")
-    p.add_argument("--algo", default="fpmd_r", help="fpmd_r, fpmd_m, sac or dpmd")
+    p.add_argument("--algo", default="fpmd_r", help="fpmd_r, fpmd_m, sac, dpmd or td3")
     p.add_argument("--seed", type=int, default=None, help="first seed (default: config's seed, 0)")
     p.add_argument("--steps", type=int, default=None, help="total env steps (default: the config's)")
     p.add_argument("--num-seeds", type=int, default=1, help="seeds trained in one program (vmap)")

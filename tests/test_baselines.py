@@ -31,7 +31,7 @@ def fake_batch(key, b=16):
             "reward": jnp.ones(b), "next_obs": jax.random.normal(k3, (b, OBS)), "terminated": jnp.zeros(b)}
 
 
-@pytest.mark.parametrize("algo", ["sac", "dpmd"])
+@pytest.mark.parametrize("algo", ["sac", "dpmd", "td3"])
 def test_baseline_builds_explores_updates_and_samples(algo):
     cfg = tiny_config(algo)
     agent = make_agent(cfg, OBS, ACT)
@@ -45,7 +45,26 @@ def test_baseline_builds_explores_updates_and_samples(algo):
     params = agent.policy_params(new)
     act = jax.jit(agent.sample, static_argnums=3)(params, obs, jax.random.PRNGKey(5), agent.eval_nfe)
     assert act.shape == (3, ACT) and bool(jnp.all(jnp.abs(act) <= 1.0))
-    assert agent.eval_nfe == (1 if algo == "sac" else cfg.flow_steps)
+    assert agent.eval_nfe == (cfg.flow_steps if algo == "dpmd" else 1)
+
+
+def test_td3_steps_its_actor_and_targets_every_second_update_and_smooths_targets():
+    cfg = tiny_config("td3")
+    agent = make_agent(cfg, OBS, ACT)
+    update = jax.jit(agent.update)
+    s0 = agent.init(jax.random.PRNGKey(0))
+    s1, _ = update(s0, fake_batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
+    s2, _ = update(s1, fake_batch(jax.random.PRNGKey(3)), jax.random.PRNGKey(4))
+    changed = lambda a, b: any(bool(jnp.any(x != y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))  # noqa: E731
+    assert changed(s0.actor, s1.actor) and changed(s0.actor_target, s1.actor_target)  # update 0: delayed step
+    assert not changed(s1.actor, s2.actor) and not changed(s1.critic.target, s2.critic.target)  # update 1: critic only
+    assert changed(s1.critic.params, s2.critic.params)
+    obs = jax.random.normal(jax.random.PRNGKey(5), (256, OBS))
+    params = agent.policy_params(s2)
+    a = agent.sample(params, obs, None)
+    noisy = agent.explore(s2, obs, jax.random.PRNGKey(6))
+    np.testing.assert_allclose(np.std(np.asarray(noisy - a)[np.abs(np.asarray(a)) < 0.5]), cfg.td3_explore_noise,
+                               rtol=0.2)
 
 
 def test_dpmd_sample_path_ends_at_the_sample_and_rejects_other_nfe():

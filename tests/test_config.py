@@ -50,7 +50,7 @@ def test_bad_overrides_give_one_line_errors_naming_the_value(overrides, words):
 
 def test_unknown_algo_and_task_name_the_valid_choices():
     with pytest.raises(ConfigError, match="valid algos: fpmd_r, fpmd_m"):
-        load_config("td3", "ant")
+        load_config("a2c", "ant")
     with pytest.raises(ConfigError, match="valid tasks: ant"):
         load_config("fpmd_r", "cartpole")
 

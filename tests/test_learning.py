@@ -40,7 +40,7 @@ def solve_inverted_pendulum(algo, target=950.0, seed=0, **overrides):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo, overrides", [("fpmd_r", {}), ("fpmd_m", {}), ("sac", {}),
-                                             ("dpmd", {"flow_steps": 10})])
+                                             ("dpmd", {"flow_steps": 10}), ("td3", {})])
 def test_solves_inverted_pendulum(algo, overrides):
     best, steps = solve_inverted_pendulum(algo, **overrides)
     assert best >= 950.0, f"{algo}: best MJX eval return {best:.1f} after {steps} env steps"

@@ -7,12 +7,14 @@ from fpmd_mjx.agents.base import Agent
 from fpmd_mjx.agents.dpmd import make_dpmd
 from fpmd_mjx.agents.fpmd import make_fpmd
 from fpmd_mjx.agents.sac import make_sac
+from fpmd_mjx.agents.td3 import make_td3
 
 REGISTRY = {
     "fpmd_r": functools.partial(make_fpmd, variant="r"),
     "fpmd_m": functools.partial(make_fpmd, variant="m"),
     "sac": make_sac,
     "dpmd": make_dpmd,
+    "td3": make_td3,
 }
 
 
