@@ -20,7 +20,7 @@ import yaml
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
-ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd", "td3")
+ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd", "td3", "ppo")
 WEIGHTINGS = ("paper", "per_state", "authors")
 TIME_EMBEDDINGS = ("scaled", "authors")
 
@@ -85,6 +85,15 @@ class Config:
     td3_explore_noise: float = 0.1  # exploration: pi(s) + N(0, std^2)
     td3_policy_noise: float = 0.2  # target policy smoothing std
     td3_noise_clip: float = 0.5  # target policy smoothing clip
+    # PPO (brax's trainer, fpmd_mjx.ppo; batch_size counts sequences of ppo_unroll_length steps,
+    # actor_lr is the learning rate, reward_scale brax's reward_scaling, hidden_sizes the policy's)
+    ppo_unroll_length: int = 5
+    ppo_num_minibatches: int = 32
+    ppo_updates_per_batch: int = 4
+    ppo_entropy_cost: float = 1e-2
+    ppo_clipping_epsilon: float = 0.3
+    ppo_gae_lambda: float = 0.95
+    ppo_value_hidden_sizes: tuple = (256, 256, 256, 256, 256)
     # evaluation / logging / checkpoints (CLI)
     eval_every: int = 25_000  # env steps
     eval_episodes: int = 10
@@ -104,6 +113,11 @@ class Config:
         return -(-self.total_steps // self.num_envs)
 
     @property
+    def ppo_steps_per_update(self) -> int:
+        """Env steps of one PPO training step (brax: one batch of all minibatches)."""
+        return self.batch_size * self.ppo_num_minibatches * self.ppo_unroll_length
+
+    @property
     def learn_iterations(self) -> int:
         return max(self.total_iterations - self.warmup_iterations, 0)
 
@@ -113,6 +127,7 @@ class Config:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden_sizes"] = list(self.hidden_sizes)
+        d["ppo_value_hidden_sizes"] = list(self.ppo_value_hidden_sizes)
         return d
 
 
@@ -123,6 +138,7 @@ _POSITIVE = {
     "flow_steps", "eval_flow_steps", "num_particles", "policy_delay", "alpha_update_every",
     "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "time_embed_dim",
     "critic_lr", "actor_lr", "actor_lr_final", "lam", "alpha_init", "prior_scale", "train_prior_scale",
+    "ppo_unroll_length", "ppo_num_minibatches", "ppo_updates_per_batch", "ppo_clipping_epsilon",
 }
 
 
@@ -152,11 +168,26 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"warmup_steps must be in [0, total_steps={cfg.total_steps}], got {cfg.warmup_steps}")
     if cfg.buffer_size < cfg.num_envs:
         raise ConfigError(f"buffer_size must be >= num_envs={cfg.num_envs}, got {cfg.buffer_size}")
+    if cfg.algo == "ppo":
+        if (cfg.batch_size * cfg.ppo_num_minibatches) % cfg.num_envs:
+            raise ConfigError(f"ppo: batch_size * ppo_num_minibatches = {cfg.batch_size * cfg.ppo_num_minibatches} "
+                              f"must be a multiple of num_envs={cfg.num_envs}")
+        step = cfg.ppo_steps_per_update
+        if cfg.total_steps % step:
+            lo, hi = cfg.total_steps // step * step, -(-cfg.total_steps // step) * step
+            raise ConfigError(f"ppo: total_steps={cfg.total_steps} must be a multiple of batch_size * "
+                              f"ppo_num_minibatches * ppo_unroll_length = {step} (brax trains in whole steps); "
+                              f"e.g. {lo or hi} or {hi}")
+    if not 0.0 <= cfg.ppo_gae_lambda <= 1.0 or cfg.ppo_entropy_cost < 0:
+        raise ConfigError(f"ppo_gae_lambda must be in [0, 1] and ppo_entropy_cost >= 0, got "
+                          f"{cfg.ppo_gae_lambda} and {cfg.ppo_entropy_cost}")
     for name in ("td3_explore_noise", "td3_policy_noise", "td3_noise_clip"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"{name} must be >= 0, got {getattr(cfg, name)!r}")
-    if not cfg.hidden_sizes or any(int(h) <= 0 for h in cfg.hidden_sizes):
-        raise ConfigError(f"hidden_sizes must be positive ints, got {cfg.hidden_sizes!r}")
+    for name in ("hidden_sizes", "ppo_value_hidden_sizes"):
+        sizes = getattr(cfg, name)
+        if not sizes or any(int(h) <= 0 for h in sizes):
+            raise ConfigError(f"{name} must be positive ints, got {sizes!r}")
 
 
 def _coerce(key: str, value: Any) -> Any:

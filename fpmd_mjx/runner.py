@@ -172,8 +172,13 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     """Train ``cfg`` for ``cfg.total_steps`` env steps, ``num_seeds`` seeds in one program.
 
     Seeds are ``cfg.seed .. cfg.seed + num_seeds - 1``. Raises ``NonFiniteLoss`` (after
-    keeping the last good checkpoint) when a loss turns NaN/inf.
+    keeping the last good checkpoint) when a loss turns NaN/inf. ``algo: ppo`` trains
+    with brax's on-policy loop (:func:`fpmd_mjx.ppo.run_ppo`), seeds one after another.
     """
+    if cfg.algo == "ppo":
+        from fpmd_mjx.ppo import run_ppo
+
+        return run_ppo(cfg, out, num_seeds, resume, progress)
     progs = programs(cfg, num_seeds)
     trainer, init, warmup = progs.trainer, progs.init, progs.warmup
     evaluate, nfes = progs.evaluate, progs.nfes

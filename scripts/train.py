@@ -91,8 +91,10 @@ def main(argv=None) -> int:
         mjx_corrections.uninstall()
         print("note: MJX without the project's corrections (--mjx-upstream)")
 
+    shape = (f"{cfg.num_envs} envs, {cfg.ppo_steps_per_update} env steps per PPO update (brax's loop)"
+             if cfg.algo == "ppo" else f"{cfg.num_envs} envs x {cfg.updates_per_step} updates/step")
     print(f"training {cfg.algo} on {cfg.env} for {cfg.total_steps} env steps, {args.num_seeds} seed(s), "
-          f"{cfg.num_envs} envs x {cfg.updates_per_step} updates/step on {jax.devices()[0].platform}; out: {out}")
+          f"{shape} on {jax.devices()[0].platform}; out: {out}")
     save_run_info(out, cfg, args.num_seeds)
     try:
         res = run(cfg, out, num_seeds=args.num_seeds, resume=args.resume, progress=not args.no_progress)

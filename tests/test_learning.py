@@ -1,10 +1,11 @@
-"""Learning tests (slow): FPMD-R, FPMD-M and the SAC and DPMD baselines solve
+"""Learning tests (slow): FPMD-R, FPMD-M and the SAC, DPMD, TD3 and PPO baselines solve
 InvertedPendulum in MJX.
 
 Recipe: configs/quick_ip.yaml. A run passes as soon as the MJX evaluation return
 (the agent's evaluation NFE: 1 for FPMD-R/M and SAC; no noise; 5 episodes, after every
 chunk of 2k env steps) reaches 950, and fails at the 60k-step budget. DPMD uses K = 10
-diffusion steps here (20 in its config) to fit the CPU budget.
+diffusion steps here (20 in its config) to fit the CPU budget. PPO (brax's on-policy loop)
+uses its own CPU recipe, configs/quick_ip_ppo.yaml.
 """
 import os
 
@@ -44,3 +45,14 @@ def solve_inverted_pendulum(algo, target=950.0, seed=0, **overrides):
 def test_solves_inverted_pendulum(algo, overrides):
     best, steps = solve_inverted_pendulum(algo, **overrides)
     assert best >= 950.0, f"{algo}: best MJX eval return {best:.1f} after {steps} env steps"
+
+
+@pytest.mark.slow
+def test_ppo_solves_inverted_pendulum(tmp_path):
+    # brax's PPO through fpmd_mjx.ppo with the CPU recipe configs/quick_ip_ppo.yaml.
+    from fpmd_mjx.runner import run
+
+    with open(os.path.join(os.path.dirname(QUICK), "quick_ip_ppo.yaml")) as f:
+        cfg = load_config("ppo", "inverted_pendulum", yaml.safe_load(f))
+    res = run(cfg, str(tmp_path), progress=False)
+    assert res.best_returns[0] >= 950.0, f"ppo: best MJX eval return {res.best_returns[0]:.1f} after {res.env_steps}"

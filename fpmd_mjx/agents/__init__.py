@@ -8,6 +8,7 @@ from fpmd_mjx.agents.dpmd import make_dpmd
 from fpmd_mjx.agents.fpmd import make_fpmd
 from fpmd_mjx.agents.sac import make_sac
 from fpmd_mjx.agents.td3 import make_td3
+from fpmd_mjx.ppo import make_ppo_agent
 
 REGISTRY = {
     "fpmd_r": functools.partial(make_fpmd, variant="r"),
@@ -15,6 +16,7 @@ REGISTRY = {
     "sac": make_sac,
     "dpmd": make_dpmd,
     "td3": make_td3,
+    "ppo": make_ppo_agent,  # acting / evaluation only: PPO trains with brax's loop (fpmd_mjx.ppo)
 }
 
 
