@@ -34,6 +34,7 @@ class Config:
     """All hyperparameters of one training run (see configs/*.yaml for the paper's values)."""
 
     env: str = "inverted_pendulum"  # task name (fpmd_mjx.envs.names() or a Gymnasium id)
+    physics_profile: str = "faithful"  # MJX solver profile (fpmd_mjx.envs.PROFILES; README "Physics profiles")
     algo: str = "fpmd_r"  # one of ALGOS
     seed: int = 0
     # budget and loop shape
@@ -147,6 +148,7 @@ def _validate(cfg: Config) -> None:
 
     try:
         envs.canonical_name(cfg.env)
+        envs.base.check_profile(cfg.physics_profile)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if cfg.algo not in ALGOS:

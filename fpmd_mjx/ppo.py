@@ -119,7 +119,7 @@ def run_ppo(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: b
     from fpmd_mjx.checkpoint import RunCheckpointer
     from fpmd_mjx.runner import RunResult, _interrupt_after, _Logger, _progress_bar, _seed_dirs
 
-    env = envs.make(cfg.env)
+    env = envs.make(cfg.env, profile=cfg.physics_profile)
     agent = make_ppo_agent(cfg, env.observation_size, env.action_size)
     dirs = _seed_dirs(out, num_seeds)
     latest, best, reached = [math.nan] * num_seeds, [-math.inf] * num_seeds, [0] * num_seeds

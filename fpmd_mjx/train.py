@@ -78,7 +78,7 @@ def _episode_metrics(env_state):
 
 def make_train(cfg) -> Trainer:
     """Build the static pieces (env, networks, optimisers, buffer) of ``cfg``."""
-    env = envs.make(cfg.env)
+    env = envs.make(cfg.env, profile=cfg.physics_profile)
     vec = VecEnv(env, cfg.num_envs)
     obs_dim, act_dim = env.observation_size, env.action_size
     agent = make_agent(cfg, obs_dim, act_dim)

@@ -19,13 +19,13 @@ import time
 
 
 
-def bench_mjx(name: str, batch: int, steps: int, solver_caps: bool = True) -> dict:
+def bench_mjx(name: str, batch: int, steps: int, solver_caps: bool = True, profile: str = "faithful") -> dict:
     """Compile and time one scan of ``steps`` VecEnv steps at batch ``batch``."""
     import jax
 
     from fpmd_mjx import envs
 
-    vec = envs.make_vec(name, batch, solver_caps=solver_caps)
+    vec = envs.make_vec(name, batch, solver_caps=solver_caps, profile=profile)
     env = vec.env
 
     def rollout(state, key):
@@ -70,6 +70,8 @@ def main(argv=None) -> int:
     parser.add_argument("--c-steps", type=int, default=5000, help="C MuJoCo steps timed")
     parser.add_argument("--compare-caps", action="store_true",
                         help="also time MJX with the v4 XMLs' solver limits (no caps) and print capped/uncapped")
+    parser.add_argument("--profiles", default=None, metavar="P1,P2",
+                        help="also time these physics profiles (fpmd_mjx.envs.PROFILES) and print their speed-up")
     parser.add_argument("--out", default=None, help="write JSON here")
     args = parser.parse_args(argv)
     import jax
@@ -81,12 +83,14 @@ def main(argv=None) -> int:
     try:
         names = envs.names() if args.env == "all" else [envs.canonical_name(n) for n in args.env.split(",")]
         batches = [int(b) for b in args.batch_sizes.split(",")]
+        profiles = [envs.base.check_profile(p) for p in args.profiles.split(",")] if args.profiles else []
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     rows = []
     print(f"{'task':26s} {'batch':>6s} {'compile s':>9s} {'MJX steps/s':>12s} {'C steps/s':>10s} {'MJX/C':>7s}"
-          + (f" {'uncapped steps/s':>17s} {'capped/uncapped':>16s}" if args.compare_caps else ""))
+          + (f" {'uncapped steps/s':>17s} {'capped/uncapped':>16s}" if args.compare_caps else "")
+          + "".join(f" {p + ' x':>12s}" for p in profiles))
     for name in names:
         c_sps = bench_c(name, args.c_steps)
         for batch in batches:
@@ -98,6 +102,10 @@ def main(argv=None) -> int:
                 row["uncapped_steps_per_s"] = bench_mjx(name, batch, args.steps, solver_caps=False)["steps_per_s"]
                 row["caps_speedup"] = row["steps_per_s"] / row["uncapped_steps_per_s"]
                 line += f" {row['uncapped_steps_per_s']:17.0f} {row['caps_speedup']:16.2f}"
+            for p in profiles:
+                sps = bench_mjx(name, batch, args.steps, profile=p)["steps_per_s"]
+                row[f"{p}_steps_per_s"], row[f"{p}_speedup"] = sps, sps / row["steps_per_s"]
+                line += f" {row[f'{p}_speedup']:12.2f}"
             rows.append(row)
             print(line, flush=True)
     if args.out:

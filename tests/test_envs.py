@@ -160,3 +160,17 @@ def test_gym_reference_is_v4():
         gym_env = make_gym_env(name)
         assert isinstance(gym_env, gymnasium.wrappers.TimeLimit)
         assert gym_env.observation_space.shape == (OBS_DIMS[name],)
+
+
+def test_physics_profiles_lower_only_the_mjx_newton_cap():
+    from fpmd_mjx.envs.base import load_mj_model
+
+    faithful = envs.make("hopper")
+    for profile, newton in (("newton4", 4), ("newton2", 2), ("newton1", 1)):
+        env = envs.make("hopper", profile=profile)
+        assert env.mj_model.opt.iterations == min(newton, faithful.mj_model.opt.iterations)
+        assert env.mj_model.opt.ls_iterations == faithful.mj_model.opt.ls_iterations
+    assert load_mj_model(envs.spec("hopper")).opt.iterations == 100  # the C reference is never touched
+    assert envs.make("hopper", solver_caps=False, profile="newton1").mj_model.opt.iterations == 100
+    with pytest.raises(ValueError, match="valid: faithful, newton4"):
+        envs.make("hopper", profile="turbo")

@@ -15,7 +15,7 @@ with _contextlib.redirect_stdout(_io.StringIO()):
     import mujoco.mjx  # noqa: F401
 
 from fpmd_mjx.envs import mjx_corrections  # noqa: E402
-from fpmd_mjx.envs.base import MjxTask, TaskSpec  # noqa: E402
+from fpmd_mjx.envs.base import PROFILES, MjxTask, TaskSpec  # noqa: E402
 from fpmd_mjx.envs.registry import canonical_name, make, names, spec  # noqa: E402
 from fpmd_mjx.envs.wrappers import VecEnv  # noqa: E402
 
@@ -23,9 +23,9 @@ mjx_corrections.install()  # before any env function is traced
 
 
 def make_vec(name: str, num_envs: int, episode_length: int | None = None,
-             solver_caps: bool = True) -> VecEnv:
-    """``VecEnv(make(name, solver_caps), num_envs, episode_length)``."""
-    return VecEnv(make(name, solver_caps), num_envs, episode_length)
+             solver_caps: bool = True, profile: str = "faithful") -> VecEnv:
+    """``VecEnv(make(name, solver_caps, profile), num_envs, episode_length)``."""
+    return VecEnv(make(name, solver_caps, profile), num_envs, episode_length)
 
 
-__all__ = ["MjxTask", "TaskSpec", "VecEnv", "canonical_name", "make", "make_vec", "names", "spec"]
+__all__ = ["PROFILES", "MjxTask", "TaskSpec", "VecEnv", "canonical_name", "make", "make_vec", "names", "spec"]

@@ -81,6 +81,30 @@ def newton_caps(newton: int, line_search: int = 8) -> tuple:
 
 _SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
 
+# Opt-in physics profiles: fewer Newton iterations than the task's caps, for speed, at a
+# parity cost measured against C MuJoCo (README, "Physics profiles"). "faithful" (the
+# default) keeps the caps that change no result bit; "newton1" removes MJX's solver
+# while-loop (one host round trip per iteration on a GPU). MJX only: the C model of
+# ``load_mj_model(spec)`` is never touched.
+PROFILES = {"faithful": None, "newton4": 4, "newton2": 2, "newton1": 1}
+
+
+def check_profile(profile: str) -> str:
+    """``profile`` if it is one of ``PROFILES``; ValueError (one line) otherwise."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown physics profile {profile!r}; valid: {', '.join(PROFILES)}")
+    return profile
+
+
+def profile_spec(spec: TaskSpec, profile: str) -> TaskSpec:
+    """``spec`` with its Newton cap lowered to the profile's (see ``PROFILES``)."""
+    newton = PROFILES[check_profile(profile)]
+    if newton is None:
+        return spec
+    caps = dict(spec.solver_caps)
+    caps["iterations"] = min(caps.get("iterations", newton), newton)
+    return dataclasses.replace(spec, solver_caps=tuple(caps.items()))
+
 
 def load_mj_model(spec: TaskSpec, solver_caps: bool = False) -> mujoco.MjModel:
     """C model of ``spec``: the v4 XML with ``spec.options`` applied (and
