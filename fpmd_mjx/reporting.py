@@ -17,10 +17,15 @@ def write_json(path: str, obj) -> None:
     print(f"wrote {path}")
 
 
-def save_figure(fig, path: str, dpi: int = 120) -> None:
-    """Save a matplotlib figure to ``path`` (parent folders created) and close it."""
+def save_figure(fig, path: str, dpi: int = 120, axes=()) -> None:
+    """Save a matplotlib figure to ``path`` (parent folders created) and close it;
+    ``axes`` get a light grid and a legend first."""
     import matplotlib.pyplot as plt
 
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     _ensure_parent(path)
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -65,13 +65,8 @@ def load_run(run_dir: str, label_fields=("env", "algo")) -> dict:
             "label": label, "num_seeds": len(files)}
 
 
-def plot(runs: list[dict], out: str, band: str = "minmax", title: str | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+def draw(ax, runs: list[dict], band: str = "minmax") -> None:
+    """One line per run on ``ax``: the mean over seeds with a min-max (or +-1 std) band."""
     for r in runs:
         mean = r["returns"].mean(axis=0)
         seeds = f" ({r['num_seeds']} seeds)" if r["num_seeds"] > 1 else ""
@@ -84,14 +79,21 @@ def plot(runs: list[dict], out: str, band: str = "minmax", title: str | None = N
             ax.fill_between(r["steps"], lo, hi, color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel("env steps")
     ax.set_ylabel("MJX eval return")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+
+
+def plot(runs: list[dict], out: str, band: str = "minmax", title: str | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from fpmd_mjx.reporting import save_figure
 
-    save_figure(fig, out)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    draw(ax, runs, band)
+    if title:
+        ax.set_title(title)
+    save_figure(fig, out, axes=[ax])
 
 
 def main(argv=None) -> int:

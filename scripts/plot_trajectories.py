@@ -129,7 +129,6 @@ def plot(items: list[dict], out: str) -> None:
             if r == 0:
                 ax.set_title(f"{it['task']} / {it['algo']} / {it['env_steps']} env steps", fontsize=9)
     axes[0][0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
     from fpmd_mjx.reporting import save_figure
 
     save_figure(fig, out)

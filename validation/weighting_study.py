@@ -129,8 +129,9 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_task(task: str, runs: dict, out: str) -> None:
-    """Two panels: eval return (mean over seeds, min-max band) and weight ESS (mean) vs env steps."""
+def plot_task(task: str, runs: dict, run_dirs: dict, out: str) -> None:
+    """Two panels: eval return (``scripts/plot_curves.py``'s lines: mean over seeds, min-max
+    band) and the weight ESS (mean over seeds) against env steps, one line per weighting."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,24 +139,18 @@ def plot_task(task: str, runs: dict, out: str) -> None:
     import numpy as np
 
     from fpmd_mjx.reporting import save_figure
+    from scripts.plot_curves import draw, load_run
 
     fig, (ax_r, ax_e) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for w, s in runs.items():
-        steps = sorted(set.intersection(*({t for t, _ in c["evals"]} for c in s["curves"])))
-        r = np.array([[dict(c["evals"])[t] for t in steps] for c in s["curves"]])
-        (line,) = ax_r.plot(steps, r.mean(0), marker=".", label=f"{w} ({s['seeds']} seeds)")
-        ax_r.fill_between(steps, r.min(0), r.max(0), color=line.get_color(), alpha=0.2, lw=0)
+    draw(ax_r, [load_run(run_dirs[w], ("weighting",)) for w in runs])
+    ax_r.set_title(task)
+    for (w, s), line in zip(runs.items(), ax_r.get_lines()):
         e_steps = [t for t, _, _ in s["curves"][0]["ess"]]
         e = np.array([[v for _, v, _ in c["ess"]][:len(e_steps)] for c in s["curves"]])
         ax_e.plot(e_steps, e.mean(0), color=line.get_color(), label=w)
-    ax_r.set(xlabel="env steps", ylabel="MJX eval return", title=task)
     ax_e.set(xlabel="env steps", ylabel=f"weight ESS (of batch {next(iter(runs.values()))['batch_size']})",
              title="effective sample size of the actor-loss weights")
-    for ax in (ax_r, ax_e):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, out)
+    save_figure(fig, out, axes=(ax_r, ax_e))
 
 
 def main(argv=None) -> int:
@@ -182,7 +177,8 @@ def main(argv=None) -> int:
             run(cfg, run_dir, num_seeds=args.seeds, resume=reached is not None, progress=False)
         summary[f"{task}/{w}"] = summarize(run_dir, cfg.batch_size)
     for task in args.envs:
-        plot_task(task, {w: summary[f"{task}/{w}"] for w in args.weightings}, os.path.join(args.out, f"{task}.png"))
+        plot_task(task, {w: summary[f"{task}/{w}"] for w in args.weightings},
+                  {w: os.path.join(args.out, f"{task}-{w}") for w in args.weightings}, os.path.join(args.out, f"{task}.png"))
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     table = markdown(summary)
