@@ -15,6 +15,7 @@ def test_paper_defaults_load_for_both_variants():
         assert c.hidden_sizes == (256, 256, 256) and c.activation == "mish"
         assert (c.num_envs, c.updates_per_step, c.warmup_steps) == (5, 1, 30_000)
         assert (c.reward_scale, c.num_particles, c.batch_size, c.weighting) == (0.2, 32, 256, "paper")
+    assert load_config("dpmd", "hopper").weighting == "paper"
 
 
 def test_task_block_overrides_defaults():

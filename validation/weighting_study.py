@@ -65,6 +65,16 @@ def configs(args) -> dict:
     return {(env, w): load_config(args.algo, env, {**over, "weighting": w}) for env in args.envs for w in args.weightings}
 
 
+def release_programs() -> None:
+    """Drop the compiled programs of finished runs (the runner's cache and jax's)."""
+    import jax
+
+    from fpmd_mjx.runner import _programs
+
+    _programs.cache_clear()
+    jax.clear_caches()
+
+
 def _checkpointed_step(run_dir: str, num_seeds: int) -> int | None:
     """The env step every seed of a run directory has a checkpoint of (None: start afresh)."""
     from fpmd_mjx.checkpoint import RunCheckpointer
@@ -175,6 +185,7 @@ def main(argv=None) -> int:
             save_run_info(run_dir, cfg, args.seeds)
         if reached is None or reached < cfg.total_steps:
             run(cfg, run_dir, num_seeds=args.seeds, resume=reached is not None, progress=False)
+            release_programs()  # each run compiles its own; a long study once ran out of JIT code memory
         summary[f"{task}/{w}"] = summarize(run_dir, cfg.batch_size)
     for task in args.envs:
         plot_task(task, {w: summary[f"{task}/{w}"] for w in args.weightings},
