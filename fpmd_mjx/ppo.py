@@ -33,8 +33,6 @@ import jax.numpy as jnp
 from brax.envs.base import Wrapper
 from flax import struct
 
-from fpmd_mjx.agents.base import Agent
-
 
 @struct.dataclass
 class PPOParams:
@@ -72,8 +70,9 @@ def _network_factory(cfg):
     return factory
 
 
-def make_ppo_agent(cfg, obs_dim: int, act_dim: int) -> Agent:
+def make_ppo_agent(cfg, obs_dim: int, act_dim: int):
     """The acting and evaluation half of PPO as an ``Agent`` (see module doc)."""
+    from fpmd_mjx.agents.base import Agent  # here: the agent registry imports this module
     from brax.training.acme import running_statistics, specs
     from brax.training.agents.ppo import networks as ppo_networks
 
