@@ -83,7 +83,7 @@ class Policy:
                               f"{tuple(key.shape)}")
         try:
             action = self._call(self.params, obs if obs.ndim == 2 else obs[None], key)
-        except Exception as e:  # noqa: BLE001 - jax raises several kinds for a platform mismatch
+        except Exception as e:
             if jax.default_backend() in self.platforms or "platform" not in str(e).lower():
                 raise
             raise DeployError(f"{self.path!r} was exported for {', '.join(self.platforms)}; this device is "

@@ -30,8 +30,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from brax.envs.base import Wrapper
 from flax import struct
+
+from fpmd_mjx import envs  # first: it imports MJX without the optional-backend notices brax would print
+from brax.envs.base import Wrapper  # noqa: E402, I001
 
 
 @struct.dataclass
@@ -72,9 +74,11 @@ def _network_factory(cfg):
 
 def make_ppo_agent(cfg, obs_dim: int, act_dim: int):
     """The acting and evaluation half of PPO as an ``Agent`` (see module doc)."""
-    from fpmd_mjx.agents.base import Agent  # here: the agent registry imports this module
     from brax.training.acme import running_statistics, specs
     from brax.training.agents.ppo import networks as ppo_networks
+
+    # imported here, not at the top: the agent registry imports this module
+    from fpmd_mjx.agents.base import Agent
 
     nets = _networks(cfg, obs_dim, act_dim)
     make_policy = ppo_networks.make_inference_fn(nets)
@@ -114,9 +118,14 @@ def run_ppo(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: b
     after another; the run directory as :func:`fpmd_mjx.runner.run` writes it."""
     from brax.training.agents.ppo import train as ppo
 
-    from fpmd_mjx import envs
     from fpmd_mjx.checkpoint import RunCheckpointer
-    from fpmd_mjx.runner import RunResult, _interrupt_after, _Logger, _progress_bar, _seed_dirs
+    from fpmd_mjx.runner import (
+        RunResult,
+        _interrupt_after,
+        _Logger,
+        _progress_bar,
+        _seed_dirs,
+    )
 
     env = envs.make(cfg.env, profile=cfg.physics_profile)
     agent = make_ppo_agent(cfg, env.observation_size, env.action_size)
@@ -142,7 +151,7 @@ def run_ppo(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: b
         meta_base = {"env": cfg.env, "gym_id": env.gym_id, "algo": cfg.algo, "config": cfg.to_dict(),
                      "num_seeds": num_seeds, "seed": cfg.seed + k, "eval_nfe": 1}
 
-        def keep_params(step, make_policy, params):
+        def keep_params(step, make_policy, params, held=held):
             held["params"] = params
 
         def on_eval(step, metrics, k=k, ckpt=ckpt, logger=logger, bar=bar, held=held, t_last=t_last,

@@ -21,7 +21,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fpmd_mjx.jax_setup import enable_compilation_cache  # noqa: E402  (quiets XLA logs before jax)
+from fpmd_mjx.jax_setup import enable_compilation_cache
 
 
 def main(argv=None) -> int:

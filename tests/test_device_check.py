@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import device_check  # noqa: E402
+import device_check
 
 
 def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path):

@@ -18,8 +18,8 @@ from tests.tiny import tiny_config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "validation"))
 sys.path.insert(0, str(ROOT / "scripts"))
-import export_policy  # noqa: E402
-import gym_eval  # noqa: E402
+import export_policy
+import gym_eval
 
 OBS = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)  # InvertedPendulum observations
 

@@ -13,7 +13,7 @@ from fpmd_mjx.config import ConfigError, load_config
 from fpmd_mjx.runner import run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
-import gym_eval  # noqa: E402
+import gym_eval
 
 TINY = dict(num_envs=8, batch_size=8, ppo_num_minibatches=2, ppo_unroll_length=4, ppo_updates_per_batch=1,
             hidden_sizes=[16, 16], ppo_value_hidden_sizes=[16, 16], eval_episodes=4, eval_every=128,

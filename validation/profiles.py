@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fpmd_mjx.jax_setup import enable_compilation_cache  # noqa: E402  (quiets XLA logs before jax)
+from fpmd_mjx.jax_setup import enable_compilation_cache
 
 
 def measure(task: str, profile: str, batch: int, steps: int, starts: int, horizon: int) -> dict:

@@ -30,7 +30,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fpmd_mjx.jax_setup import enable_compilation_cache  # noqa: E402  (quiets XLA logs before jax)
+from fpmd_mjx.jax_setup import enable_compilation_cache
 
 SMOKE = {"total_steps": 640, "warmup_steps": 128, "num_envs": 8, "updates_per_step": 1, "chunk_iterations": 16,
          "hidden_sizes": [16, 16], "batch_size": 32, "num_particles": 4, "eval_every": 256, "eval_episodes": 2,
