@@ -51,7 +51,7 @@ WHEELS = ("mujoco==4.0.0", "mujoco-core==4.0.0", "mujoco-studio==4.0.0", "mujoco
 
 FULL = dict(tasks=("hopper", "ant"), batches=(1, 5, 25, 64, 512), profiles=("faithful", "newton1"), steps=50,
             train_env="hopper", seeds=(1, 5), iters=100, learn_seeds=5, max_learn_steps=None, overrides={})
-SMOKE = dict(tasks=("inverted_pendulum",), batches=(1, 5), profiles=("faithful", "newton1"), steps=5,
+SMOKE = dict(tasks=("inverted_pendulum",), batches=(5,), profiles=("faithful", "newton1"), steps=5,
              train_env="inverted_pendulum", seeds=(1, 2), iters=4, learn_seeds=2, max_learn_steps=256,
              overrides=dict(num_envs=4, hidden_sizes=[16, 16], num_particles=4, batch_size=16, buffer_size=512,
                             eval_episodes=2, time_embed_dim=8))

@@ -99,7 +99,7 @@ def test_find_checkpoints_rejects_missing_and_foreign_directories(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--env", "cartpole"], ["unknown task 'cartpole'", "valid tasks:"]),
-    (["--algo", "td3"], ["unknown algo 'td3'", "valid algos:"]),
+    (["--algo", "a2c"], ["unknown algo 'a2c'", "valid algos:"]),
     (["--set", "lr=1"], ["unknown config key 'lr'"]),
     (["--set", "num_envs=-3"], ["num_envs must be > 0"]),
 ])
