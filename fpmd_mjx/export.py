@@ -75,15 +75,21 @@ def export_act(agent, env, dparams, nfe: int, platforms=DEFAULT_PLATFORMS):
     specs = ([jax.ShapeDtypeStruct(jnp.shape(x), jnp.asarray(x).dtype) for x in leaves],
              jax.ShapeDtypeStruct((b, env.observation_size), jnp.float32),
              jax.ShapeDtypeStruct((2,), jnp.uint32))
-    ok = []
-    for p in platforms:  # probe each platform alone: one that cannot lower here is left out
-        try:
-            jax.export.export(jax.jit(flat_act), platforms=(p,))(*specs)
-            ok.append(p)
-        except Exception:
-            if p == "cpu":
-                raise
-    return jax.export.export(jax.jit(flat_act), platforms=tuple(ok))(*specs)
+    def lower(ps):
+        return jax.export.export(jax.jit(flat_act), platforms=tuple(ps))(*specs)
+
+    try:
+        return lower(platforms)
+    except Exception:  # a platform without lowering rules here: find it and leave it out
+        ok = []
+        for p in platforms:
+            try:
+                lower([p])
+                ok.append(p)
+            except Exception:
+                if p == "cpu":
+                    raise
+        return lower(ok)
 
 
 def _pick(path: str) -> str:

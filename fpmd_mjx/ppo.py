@@ -5,7 +5,8 @@ PPO is on-policy, so it trains with brax's loop, not the project's off-policy on
 it shares with the other algorithms is everything around training:
 
 * the task objects (``envs.make``; brax ``PipelineEnv``s), with the policy's [-1, 1]
-  actions mapped to the actuator range as for every other algorithm (:class:`ScaledActions`);
+  actions mapped to the actuator range as for every other algorithm
+  (:class:`fpmd_mjx.envs.wrappers.ScaledActions`);
 * ``run_ppo`` writes ``metrics.csv`` (env steps, steps/s, brax's deterministic MJX
   evaluation return), TensorBoard, ``run.json`` and orbax checkpoints with the
   ``RunCheckpointer`` of every run (``checkpoints/<step>/`` with the full parameters for
@@ -32,8 +33,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from fpmd_mjx import envs  # first: it imports MJX without the optional-backend notices brax would print
-from brax.envs.base import Wrapper  # noqa: E402, I001
+from fpmd_mjx import envs
+from fpmd_mjx.envs.wrappers import ScaledActions
 
 
 @struct.dataclass
@@ -41,15 +42,6 @@ class PPOParams:
     normalizer: Any  # brax running_statistics.RunningStatisticsState of the observations
     policy: Any
     value: Any
-
-
-class ScaledActions(Wrapper):
-    """A task whose ``step`` takes actions in [-1, 1]^act_dim (PPO's tanh policy range)."""
-
-    def step(self, state, action):
-        from fpmd_mjx.train import _scale_action
-
-        return self.env.step(state, _scale_action(self.env, action))
 
 
 def _networks(cfg, obs_dim: int, act_dim: int):

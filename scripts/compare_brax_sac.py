@@ -5,7 +5,7 @@
 
 Brax SAC (``brax.training.agents.sac.train``) trains directly on our task object
 (``fpmd_mjx.envs.make(env)``, a brax ``PipelineEnv`` on the MJX backend, behind
-``fpmd_mjx.ppo.ScaledActions`` so its [-1, 1] actions span the actuator range as ours
+``fpmd_mjx.envs.wrappers.ScaledActions`` so its [-1, 1] actions span the actuator range as ours
 do; brax adds its episode / auto-reset wrappers with ``episode_length = env.episode_length``);
 our algorithms train with ``fpmd_mjx.runner.run`` on the same task, in the same
 process, with matched knobs: env steps, parallel envs, warm-up (brax:
@@ -67,7 +67,7 @@ def run_brax_sac(env_name: str, b: dict, seed: int) -> dict:
     from brax.training.agents.sac import train as sac
 
     from fpmd_mjx import envs
-    from fpmd_mjx.ppo import ScaledActions
+    from fpmd_mjx.envs.wrappers import ScaledActions
 
     env = ScaledActions(envs.make(env_name))  # a brax env taking [-1, 1] actions, as our algorithms act
     evals = []

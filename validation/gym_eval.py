@@ -209,17 +209,21 @@ def evaluate_exported(path: str, args) -> list[dict]:
                         f"({policy.obs_dim} -> {policy.act_dim})")
     res = run_episodes(gym_env, make_exported_act(policy), None, args.episodes, args.seed)
     gym_env.close()
-    gym = float(np.mean(res["returns"]))
     mjx = meta.get("mjx_eval_return")
-    mjx = float("nan") if mjx is None else float(mjx)
     return [{
         "checkpoint": os.path.basename(os.path.normpath(path)), "path": os.path.abspath(path), "task": meta["task"],
         "gym_id": meta.get("gym_id"), "algo": meta["algo"], "seed": meta.get("source_seed"),
         "env_steps": meta.get("source_env_steps"), "nfe": meta["nfe"], "policy": "exported",
-        "episodes": args.episodes, "gym_return_mean": gym, "gym_return_std": float(np.std(res["returns"])),
-        "gym_returns": res["returns"], "episode_length_mean": float(np.mean(res["lengths"])),
-        "mjx_return": mjx, "mjx_source": "meta", "mjx_episodes": None, "abs_gap": abs(gym - mjx),
-        "rel_gap": abs(gym - mjx) / max(abs(mjx), 1.0), "infer_ms_median": res["infer_ms"]}]
+        "episodes": args.episodes, "mjx_source": "meta", "mjx_episodes": None,
+        **_scores(res, float("nan") if mjx is None else float(mjx))}]
+
+
+def _scores(res: dict, mjx: float) -> dict:
+    """The Gymnasium columns of one row (``res`` of :func:`run_episodes`) beside ``mjx``."""
+    gym = float(np.mean(res["returns"]))
+    return {"gym_return_mean": gym, "gym_return_std": float(np.std(res["returns"])), "gym_returns": res["returns"],
+            "episode_length_mean": float(np.mean(res["lengths"])), "mjx_return": mjx, "abs_gap": abs(gym - mjx),
+            "rel_gap": abs(gym - mjx) / max(abs(mjx), 1.0), "infer_ms_median": res["infer_ms"]}
 
 
 def run_episodes(gym_env, act, params, episodes: int, seed: int, frames: list | None = None) -> dict:
@@ -330,15 +334,11 @@ def evaluate_checkpoint(ckpt: tuple, args, label: str, frames: list | None) -> l
             write_video(args.render, frames, gym_env.metadata.get("render_fps", 30))
         mjx, source, mjx_eps = mjx_reference(cfg, rule_params[rule], meta, nfe, args.episodes, args.seed,
                                              args.mjx_eval, rule)
-        gym = float(np.mean(res["returns"]))
         rows.append({
             "checkpoint": label, "path": os.path.abspath(step_dir), "task": cfg.env, "gym_id": meta.get("gym_id"),
             "algo": cfg.algo, "seed": meta.get("seed"), "env_steps": meta.get("env_steps"), "nfe": nfe,
-            "policy": rule,
-            "episodes": args.episodes, "gym_return_mean": gym, "gym_return_std": float(np.std(res["returns"])),
-            "gym_returns": res["returns"], "episode_length_mean": float(np.mean(res["lengths"])),
-            "mjx_return": mjx, "mjx_source": source, "mjx_episodes": mjx_eps, "abs_gap": abs(gym - mjx),
-            "rel_gap": abs(gym - mjx) / max(abs(mjx), 1.0), "infer_ms_median": res["infer_ms"]})
+            "policy": rule, "episodes": args.episodes, "mjx_source": source, "mjx_episodes": mjx_eps,
+            **_scores(res, mjx)})
     gym_env.close()
     return rows
 

@@ -93,6 +93,16 @@ class VecEnv(Wrapper):
         return merged.replace(reward=nxt.reward, done=ended, metrics=nxt.metrics, info=new_info)
 
 
+class ScaledActions(Wrapper):
+    """``env`` with ``step`` taking actions in [-1, 1]^act_dim, mapped to the actuator range
+    as the trainer maps its agents' actions (for brax's own agents: PPO, SAC)."""
+
+    def step(self, state: State, action: jax.Array) -> State:
+        from fpmd_mjx.train import _scale_action
+
+        return self.env.step(state, _scale_action(self.env, action))
+
+
 def _split_each(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Per-env split: ``keys (B, 2)`` -> (carry keys, reset keys), each ``(B, 2)``."""
     pairs = jax.vmap(jax.random.split)(keys)
