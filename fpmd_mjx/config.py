@@ -29,6 +29,22 @@ class ConfigError(ValueError):
     """A bad configuration key or value (message is one line)."""
 
 
+# How the fields of a Config split runs into programs (fpmd_mjx.runner, scripts/sweep.py):
+#
+# * LOOP_FIELDS steer only the Python loop between compiled chunks: runs that differ in
+#   nothing else share one set of compiled programs.
+# * GRID_FIELDS are floats that enter the math only as numbers (never a shape, a Python
+#   branch or a loop length): the runs of one program may each have their own value
+#   (``--grid lam=0.5,1,2``), traced on the vmapped run axis.
+# * Every other field (sizes, counts, ``num_particles``, ``num_envs``, ``flow_steps``,
+#   switches such as ``weighting`` or ``grad_clip``) changes the program itself: runs
+#   that differ in one compile separately.
+LOOP_FIELDS = ("total_steps", "eval_every", "checkpoint_every", "keep_checkpoints", "seed")
+GRID_FIELDS = ("lam", "actor_lr", "actor_lr_final", "critic_lr", "noise_scale", "tau", "reward_scale",
+               "gamma", "prior_scale", "train_prior_scale", "alpha_lr", "q_stats_rate",
+               "target_entropy_scale", "td3_explore_noise", "td3_policy_noise", "td3_noise_clip")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """All hyperparameters of one training run (see configs/*.yaml for the paper's values)."""
@@ -124,6 +140,18 @@ class Config:
 
     def replace(self, **kw) -> "Config":
         return from_dict({**dataclasses.asdict(self), **kw})
+
+    def traced(self, **values) -> "Config":
+        """A copy with ``values`` (GRID_FIELDS only) set as they are, unvalidated: the
+        per-run hyperparameters of a sweep, JAX tracers inside a compiled program.
+        Validate concrete values with :meth:`replace` first."""
+        bad = sorted(set(values) - set(GRID_FIELDS))
+        if bad:
+            raise ConfigError(f"not a grid field: {bad}; valid: {', '.join(GRID_FIELDS)}")
+        out = object.__new__(Config)
+        for f in _FIELDS:
+            object.__setattr__(out, f, values.get(f, getattr(self, f)))
+        return out
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

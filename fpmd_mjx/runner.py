@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fpmd_mjx.checkpoint import RunCheckpointer
+from fpmd_mjx.config import LOOP_FIELDS
 from fpmd_mjx.train import make_train
 
 LOSS_KEYS = ("critic_loss", "actor_loss", "q_mean")
@@ -39,29 +40,49 @@ class NonFiniteLoss(RuntimeError):
 @dataclasses.dataclass
 class RunResult:
     env_steps: int
-    eval_returns: list  # latest MJX eval return per seed (NFE = agent.eval_nfe)
+    eval_returns: list  # latest MJX eval return per run (NFE = agent.eval_nfe); NaN for runs held elsewhere
     best_returns: list
     run_dirs: list
     eval_nfe: int = 1
     interrupted: bool = False
 
 
-# Fields that steer the Python loop only; runs that differ in nothing else share
-# one set of compiled programs (in one process: resume, sweeps, tests).
-LOOP_ONLY_FIELDS = ("total_steps", "eval_every", "checkpoint_every", "keep_checkpoints", "seed")
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One run of a program: its directory, seed and grid values.
+
+    ``grid``: ``((field, value), ...)`` over :data:`fpmd_mjx.config.GRID_FIELDS`; the
+    run trains ``cfg.replace(seed=seed, **dict(grid))``."""
+
+    out: str
+    seed: int
+    grid: tuple = ()
+
+    def config(self, cfg):
+        return cfg.replace(seed=self.seed, **dict(self.grid))
 
 
 @dataclasses.dataclass(frozen=True)
 class Programs:
-    """The jitted pieces of one run, vmapped over seeds (see :func:`programs`)."""
+    """The jitted pieces of one program over a leading run axis (see :func:`programs`).
+
+    Every function takes the runs' grid values first: ``hp`` maps each field of
+    ``grid_keys`` to a ``(num_runs,)`` float32 array (``{}`` without a grid)::
+
+        init(hp, keys (R, 2)) -> TrainState (R, ...)
+        warmup(hp, state) -> state;  chunk(hp, state) -> (state, metrics (R, T))
+        evaluate[nfe](hp, params, keys) -> (returns, lengths), each (R, eval_episodes)
+    """
 
     trainer: object
     init: object
     warmup: object
     chunk: object
-    evaluate: dict  # nfe -> jitted (params, keys) -> (returns, lengths)
+    evaluate: dict  # nfe -> jitted (hp, params, keys) -> (returns, lengths)
     nfes: tuple
-    num_seeds: int = 1
+    num_runs: int = 1
+    grid_keys: tuple = ()
+    mesh: object = None
     short_chunks: dict = dataclasses.field(default_factory=dict)  # n -> jitted shorter chunk
 
     def chunk_of(self, num_iterations: int):
@@ -70,43 +91,64 @@ class Programs:
         if num_iterations == self.trainer.cfg.chunk_iterations:
             return self.chunk
         if num_iterations not in self.short_chunks:
-            fn = lambda s: self.trainer.train_chunk(s, num_iterations)  # noqa: E731
-            self.short_chunks[num_iterations] = _over_seeds(fn, self.num_seeds)
+            self.short_chunks[num_iterations] = _over_runs(
+                _per_run(self.trainer, lambda t: lambda s: t.train_chunk(s, num_iterations)),
+                self.num_runs, self.mesh)
         return self.short_chunks[num_iterations]
 
 
-def programs(cfg, num_seeds: int) -> Programs:
-    """Compiled programs for ``cfg`` and ``num_seeds``, shared by every run in this
-    process whose config differs only in :data:`LOOP_ONLY_FIELDS`."""
+def programs(cfg, num_runs: int, grid_keys: tuple = (), mesh=None) -> Programs:
+    """Compiled programs for ``cfg`` over ``num_runs`` runs (each with its own values of
+    ``grid_keys``; the run axis sharded over ``mesh``'s one axis when given), shared by
+    every run in this process whose config differs only in ``config.LOOP_FIELDS`` and
+    the grid fields."""
     defaults = type(cfg)()
-    key = dataclasses.replace(cfg, **{f: getattr(defaults, f) for f in LOOP_ONLY_FIELDS})
-    return _programs(key, num_seeds)
+    key = dataclasses.replace(cfg, **{f: getattr(defaults, f) for f in LOOP_FIELDS + tuple(grid_keys)})
+    return _programs(key, num_runs, tuple(sorted(grid_keys)), mesh)
 
 
 @functools.lru_cache(maxsize=8)
-def _programs(cfg, num_seeds: int) -> Programs:
+def _programs(cfg, num_runs: int, grid_keys: tuple, mesh) -> Programs:
     trainer = make_train(cfg)
     agent = trainer.agent
     nfes = tuple(sorted({agent.eval_nfe, cfg.flow_steps} if cfg.algo == "fpmd_r" else {agent.eval_nfe}))
-    seeds = functools.partial(_over_seeds, num_seeds=num_seeds)
-    evaluate = {n: seeds(lambda p, k, n=n: trainer.evaluate(p, k, n)) for n in nfes}
-    return Programs(trainer=trainer, init=seeds(trainer.init),
-                    warmup=seeds(lambda s: _strong(trainer.warmup(s)[0])),
-                    chunk=seeds(trainer.train_chunk), evaluate=evaluate, nfes=nfes, num_seeds=num_seeds)
+    over = functools.partial(_over_runs, num_runs=num_runs, mesh=mesh)
+    evaluate = {n: over(_per_run(trainer, lambda t, n=n: lambda p, k: t.evaluate(p, k, n))) for n in nfes}
+    return Programs(trainer=trainer, init=over(_per_run(trainer, lambda t: t.init)),
+                    warmup=over(_per_run(trainer, lambda t: lambda s: _strong(t.warmup(s)[0]))),
+                    chunk=over(_per_run(trainer, lambda t: t.train_chunk)), evaluate=evaluate, nfes=nfes,
+                    num_runs=num_runs, grid_keys=grid_keys, mesh=mesh)
 
 
-def _over_seeds(fn, num_seeds: int):
-    """``fn`` jitted over a leading seed axis: ``vmap`` for several seeds; for one,
-    the axis is removed before and restored after ``fn`` (same signature, no
-    batching, so ``lax.cond`` stays a branch)."""
-    if num_seeds > 1:
-        return jax.jit(jax.vmap(fn))
+def _per_run(trainer, method):
+    """``(hp, *args) -> method(trainer)(*args)`` for one run: with grid values, the
+    trainer is rebuilt at trace time from the config with those values traced
+    (``Config.traced``), so every number derived from them is per run."""
+    def fn(hp, *args):
+        t = make_train(trainer.cfg.traced(**hp)) if hp else trainer
+        return method(t)(*args)
+    return fn
 
-    def one(*args):
-        out = fn(*jax.tree.map(lambda x: x[0], args))
-        return jax.tree.map(lambda x: x[None], out)
 
-    return jax.jit(one)
+def _over_runs(fn, num_runs: int, mesh=None):
+    """``fn`` jitted over a leading run axis: ``vmap`` over the runs; with ``mesh``,
+    inside a ``shard_map`` that gives each device its block of runs (the runs never
+    communicate, so the program has no collectives). A block of one run is not
+    vmapped: the axis is removed before and restored after ``fn`` (same signature,
+    no batching, so ``lax.cond`` stays a branch rather than both sides computed)."""
+    local = num_runs // (mesh.size if mesh is not None else 1)
+    if local > 1:
+        body = jax.vmap(fn)
+    else:
+        def body(*args):
+            out = fn(*jax.tree.map(lambda x: x[0], args))
+            return jax.tree.map(lambda x: x[None], out)
+    if mesh is None:
+        return jax.jit(body)
+    spec = jax.sharding.PartitionSpec(mesh.axis_names[0])
+    sharded = jax.shard_map(lambda args: body(*args), mesh=mesh, in_specs=(spec,), out_specs=spec,
+                            check_vma=False)
+    return jax.jit(lambda *args: sharded(args))
 
 
 def _strong(tree):
@@ -120,14 +162,73 @@ def _seed_dirs(out: str, num_seeds: int) -> list[str]:
     return [out] if num_seeds == 1 else [os.path.join(out, f"seed_{k}") for k in range(num_seeds)]
 
 
-def _index(tree, k):
-    return jax.tree.map(lambda x: x[k], tree)
+class _Rows:
+    """The run axis of one program on this process: which of the (padded) rows it
+    holds, how to build global inputs from per-row host values, and how to read
+    rows back. Without a mesh every row is local and arrays live on one device."""
+
+    def __init__(self, num_rows: int, mesh=None):
+        self.n, self.mesh = num_rows, mesh
+        if mesh is None:
+            self.sharding, self.held = None, list(range(num_rows))
+        else:
+            self.sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(mesh.axis_names[0]))
+            held = set()
+            for idx in self.sharding.addressable_devices_indices_map((num_rows,)).values():
+                held.update(range(num_rows)[idx[0]])
+            self.held = sorted(held)
+
+    def put(self, rows: list):
+        """A tree with a leading run axis from ``rows`` (one host tree per row; rows
+        this process does not hold may be None)."""
+        like = next(r for r in rows if r is not None)
+        leaves = [jax.tree.leaves(r) if r is not None else None for r in rows]
+        treedef = jax.tree.structure(like)
+        out = []
+        for i, leaf in enumerate(jax.tree.leaves(like)):
+            if self.sharding is None:
+                out.append(jnp.asarray(np.stack([np.asarray(ls[i]) for ls in leaves])))
+            else:
+                shape = (self.n,) + np.shape(leaf)
+                out.append(jax.make_array_from_callback(
+                    shape, self.sharding,
+                    lambda idx, i=i: np.stack([np.asarray(leaves[k][i]) for k in range(self.n)[idx[0]]])))
+        return jax.tree.unflatten(treedef, out)
+
+    def get(self, tree) -> dict:
+        """``{row: host tree}`` for the rows this process holds."""
+        out = {}
+        leaves, treedef = jax.tree.flatten(tree)
+        per_row = {k: [None] * len(leaves) for k in self.held}
+        for i, x in enumerate(leaves):
+            for shard in x.addressable_shards:
+                start = (shard.index[0].start or 0) if shard.index else 0
+                data = np.asarray(shard.data)
+                for j in range(data.shape[0]):
+                    if start + j in per_row:
+                        per_row[start + j][i] = data[j]
+        for k, ls in per_row.items():
+            out[k] = jax.tree.unflatten(treedef, ls)
+        return out
+
+    def row(self, tree, k: int):
+        """Row ``k`` of a run-axis tree, left on its device (for checkpoint saves)."""
+        def one(x):
+            for shard in x.addressable_shards:
+                start = (shard.index[0].start or 0) if shard.index else 0
+                if start <= k < start + shard.data.shape[0]:
+                    return shard.data[k - start]
+            raise KeyError(k)
+        return jax.tree.map(one, tree)
 
 
 def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int):
-    """(name, env_step) of the first non-finite loss in a chunk's metrics, each (seeds, iters), or None."""
+    """(name, env_step) of the first non-finite loss in a chunk's metrics, each (iters,) per run, or None."""
     for name in LOSS_KEYS:
-        bad = ~np.isfinite(np.asarray(metrics[name])).reshape(-1, np.shape(metrics[name])[-1])
+        rows = [np.asarray(m[name]).reshape(-1) for m in metrics.values()]
+        if not rows:
+            return None
+        bad = ~np.isfinite(np.stack(rows))
         if bad.any():
             return name, (start_iter + int(np.argmax(bad.any(axis=0))) + 1) * num_envs
     return None
@@ -179,46 +280,72 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
         from fpmd_mjx.ppo import run_ppo
 
         return run_ppo(cfg, out, num_seeds, resume, progress)
-    progs = programs(cfg, num_seeds)
-    trainer, init, warmup = progs.trainer, progs.init, progs.warmup
-    evaluate, nfes = progs.evaluate, progs.nfes
-    agent = trainer.agent
-    dirs = _seed_dirs(out, num_seeds)
     os.makedirs(out, exist_ok=True)
-    ckpts = [RunCheckpointer(d, cfg.keep_checkpoints) for d in dirs]
-    loggers = [_Logger(d, resume) for d in dirs]
-    keys = jnp.stack([jax.random.PRNGKey(cfg.seed + k) for k in range(num_seeds)])
+    runs = [RunSpec(d, cfg.seed + k) for k, d in enumerate(_seed_dirs(out, num_seeds))]
+    return run_group(cfg, runs, resume=resume, progress=progress)
 
-    best = [-math.inf] * num_seeds
-    latest = [float("nan")] * num_seeds
-    meta_base = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo, "config": cfg.to_dict(),
-                 "num_seeds": num_seeds}
+
+def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh=None) -> RunResult:
+    """Train the ``runs`` (:class:`RunSpec`; the same config but for seeds and grid
+    values) as one compiled program, each writing its own run directory.
+
+    With ``mesh`` (a one-axis ``jax.sharding.Mesh``, possibly spanning processes) the
+    run axis is sharded over its devices; the runs are padded to a multiple of
+    ``mesh.size`` with copies that are computed and never written, and each process
+    writes only the runs it holds. ``RunResult`` lists every run; returns of runs held
+    by other processes are NaN.
+    """
+    grid_keys = tuple(sorted({k for r in runs for k, _ in r.grid}))
+    for r in runs:
+        r.config(cfg)  # validates each run's grid values (one-line ConfigError)
+        missing = set(grid_keys) - dict(r.grid).keys()
+        if missing:
+            raise ValueError(f"run {r.out!r} has no value for grid fields {sorted(missing)}")
+    width = mesh.size if mesh is not None else 1
+    padded = list(runs) + [runs[0]] * (-len(runs) % width)
+    progs = programs(cfg, len(padded), grid_keys, mesh)
+    rows = _Rows(len(padded), mesh)
+    mine = [k for k in rows.held if k < len(runs)]  # the runs this process writes
+    trainer, agent = progs.trainer, progs.trainer.agent
+    evaluate, nfes = progs.evaluate, progs.nfes
+    hp = rows.put([{f: np.float32(dict(r.grid)[f]) for f in grid_keys} for r in padded]) if grid_keys else {}
+    keys = rows.put([np.asarray(jax.random.PRNGKey(r.seed)) for r in padded])
+
+    ckpts = {k: RunCheckpointer(runs[k].out, cfg.keep_checkpoints) for k in mine}
+    loggers = {k: _Logger(runs[k].out, resume) for k in mine}
+    best = {k: -math.inf for k in mine}
+    latest = {k: float("nan") for k in mine}
     if resume:
-        template = jax.eval_shape(trainer.init, keys[0])
-        parts = [c.restore_state(template) for c in ckpts]
-        # host round trip: restored arrays are committed to a device, fresh ones are
-        # not, and jit would trace the chunk again for the different signature
-        state = jax.tree.map(lambda *xs: jnp.asarray(np.stack([np.asarray(x) for x in xs])),
-                             *[p[0] for p in parts])
-        best = [p[1].get("best_eval_return", -math.inf) for p in parts]
+        template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+        parts = {k: ckpts[k].restore_state(template) for k in mine}
+        restored = [parts[k][0] if k in parts else None for k in range(len(padded))]
+        for k in rows.held:  # padding rows (and runs held elsewhere) copy a run this process restored
+            if restored[k] is None:
+                restored[k] = parts[mine[0]][0]
+        state = rows.put(restored)
+        best = {k: parts[k][1].get("best_eval_return", -math.inf) for k in mine}
     else:
-        state = warmup(init(keys))
-    steps = lambda: int(np.asarray(state.iteration)[0]) * cfg.num_envs  # noqa: E731
+        state = progs.warmup(hp, progs.init(hp, keys))
+    first = rows.held[0]
+    steps = lambda: int(rows.get(state.iteration)[first]) * cfg.num_envs  # noqa: E731
 
     def evaluate_all():
         params = agent.policy_params(state.agent)
-        ekeys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(10_000 + cfg.seed + k), steps())
-                           for k in range(num_seeds)])
-        return {n: np.asarray(evaluate[n](params, ekeys)[0]).mean(axis=1) for n in nfes}
+        ekeys = rows.put([np.asarray(jax.random.fold_in(jax.random.PRNGKey(10_000 + r.seed), steps()))
+                          for r in padded])
+        return {n: {k: float(np.mean(v)) for k, v in rows.get(evaluate[n](hp, params, ekeys)[0]).items()}
+                for n in nfes}
 
     def save(k, step, evals, periodic):
-        meta = {**meta_base, "seed": cfg.seed + k, "env_steps": step, "eval_return": latest[k],
-                "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
-                "eval_returns_by_nfe": {str(n): float(evals[n][k]) for n in evals} if evals else {}}
-        pol = _index(agent.policy_params(state.agent), k)
-        critic = _index(agent.critic_params(state.agent), k) if agent.critic_params else None
+        r = runs[k]
+        meta = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo,
+                "config": r.config(cfg).to_dict(), "num_seeds": len(runs), "seed": r.seed, "env_steps": step,
+                "eval_return": latest[k], "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
+                "eval_returns_by_nfe": {str(n): evals[n][k] for n in evals} if evals else {}}
+        pol = rows.row(agent.policy_params(state.agent), k)
+        critic = rows.row(agent.critic_params(state.agent), k) if agent.critic_params else None
         if periodic:
-            ckpts[k].save(step, _index(state, k), pol, meta, critic)
+            ckpts[k].save(step, rows.row(state, k), pol, meta, critic)
         if evals and latest[k] >= best[k]:
             best[k] = latest[k]
             ckpts[k].save_best(step, pol, {**meta, "best_eval_return": best[k]}, critic)
@@ -227,50 +354,56 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     next_eval = (steps() // cfg.eval_every + 1) * cfg.eval_every if resume else steps()
     next_ckpt = (steps() // cfg.checkpoint_every + 1) * cfg.checkpoint_every if resume else steps()
     interrupted = False
+    first_dir = runs[mine[0]].out if mine else runs[0].out
     try:
         while True:
             step = steps()
             evals = None
             if step >= next_eval or step >= cfg.total_steps:
                 evals = evaluate_all()
-                latest = [float(v) for v in evals[agent.eval_nfe]]
+                latest = {k: evals[agent.eval_nfe][k] for k in mine}
                 next_eval = step + cfg.eval_every
                 _log_eval(loggers, step, evals, agent.eval_nfe)
             if evals is not None or step >= next_ckpt or step >= cfg.total_steps:
                 periodic = step >= next_ckpt or step >= cfg.total_steps
                 with _interrupt_after():  # a Ctrl-C during a save stops after it, never inside it
-                    for k in range(num_seeds):
+                    for k in mine:
                         save(k, step, evals, periodic)
                 if periodic:
                     next_ckpt = step + cfg.checkpoint_every
             if step >= cfg.total_steps:
                 break
-            start_iter = int(np.asarray(state.iteration)[0])
+            start_iter = step // cfg.num_envs
             todo = min(cfg.chunk_iterations, cfg.total_iterations - start_iter)  # exact budget
             t_chunk = time.time()  # the rate counts training only, not evaluation or saving
-            new_state, m = progs.chunk_of(todo)(state)
-            m = jax.device_get(m)
+            new_state, m = progs.chunk_of(todo)(hp, state)
+            m = {k: v for k, v in rows.get(m).items() if k in loggers}
             bad = _first_nonfinite(m, start_iter, cfg.num_envs)
             if bad:
                 raise NonFiniteLoss(f"non-finite {bad[0]} at env step {bad[1]}; kept the last good checkpoint "
-                                    f"in {os.path.join(dirs[0], 'checkpoints')}")
+                                    f"in {os.path.join(first_dir, 'checkpoints')}")
             state = new_state
             rate = (steps() - step) / max(time.time() - t_chunk, 1e-9)
             _log_chunk(loggers, steps(), rate, m)
             bar.update(steps() - step)
-            bar.set_postfix(eval=f"{np.mean(latest):.1f}", best=f"{np.mean(best):.1f}")
+            if mine:
+                bar.set_postfix(eval=f"{np.mean(list(latest.values())):.1f}",
+                                best=f"{np.mean(list(best.values())):.1f}")
     except KeyboardInterrupt:
         interrupted = True
+        last = ckpts[mine[0]].latest_step() if mine else None
         print(f"\ninterrupted at env step {steps()}; last checkpoint: "
-              f"{ckpts[0].latest_step()} in {os.path.join(dirs[0], 'checkpoints')} (continue with --resume)")
+              f"{last} in {os.path.join(first_dir, 'checkpoints')} (continue with --resume)")
     finally:
         bar.close()
-        for c in ckpts:
+        for c in ckpts.values():
             c.close()
-        for lg in loggers:
+        for lg in loggers.values():
             lg.close()
-    return RunResult(env_steps=steps(), eval_returns=latest, best_returns=best, run_dirs=dirs,
-                     eval_nfe=agent.eval_nfe, interrupted=interrupted)
+    nan = float("nan")
+    return RunResult(env_steps=steps(), eval_returns=[latest.get(k, nan) for k in range(len(runs))],
+                     best_returns=[best.get(k, nan) for k in range(len(runs))],
+                     run_dirs=[r.out for r in runs], eval_nfe=agent.eval_nfe, interrupted=interrupted)
 
 
 @contextlib.contextmanager
@@ -301,20 +434,20 @@ def _progress_bar(total: int, initial: int, enabled: bool):
                 dynamic_ncols=True, desc="env steps")
 
 
-def _log_chunk(loggers, step, rate, m):
-    for k, lg in enumerate(loggers):
+def _log_chunk(loggers: dict, step, rate, m):
+    for k, lg in loggers.items():
         row = {"env_steps": step, "wall_s": time.time(), "steps_per_s": rate}
         for name in CHUNK_METRICS:
-            if name in m:
-                row[name] = float(np.mean(m[name][k]))
-        ret = np.asarray(m["episode_return"][k])
+            if name in m[k]:
+                row[name] = float(np.mean(m[k][name]))
+        ret = np.asarray(m[k]["episode_return"])
         if np.isfinite(ret).any():
             row["train_episode_return"] = float(np.nanmean(ret))
         lg.log(row)
 
 
-def _log_eval(loggers, step, evals, eval_nfe):
-    for k, lg in enumerate(loggers):
+def _log_eval(loggers: dict, step, evals, eval_nfe):
+    for k, lg in loggers.items():
         row = {"env_steps": step, "wall_s": time.time(), "eval_return": float(evals[eval_nfe][k])}
         other = [n for n in evals if n != eval_nfe]
         if other:

@@ -137,12 +137,12 @@ def iteration_cost(s: Session, plan: dict) -> dict:
         cfg = train_config(plan, chunk_iterations=plan["iters"])
         progs = programs(cfg, k)
         keys = jax.numpy.stack([jax.random.PRNGKey(i) for i in range(k)])
-        state = progs.warmup(progs.init(keys))
+        state = progs.warmup({}, progs.init({}, keys))
         t = time.perf_counter()
-        state = jax.block_until_ready(progs.chunk(state)[0])
+        state = jax.block_until_ready(progs.chunk({}, state)[0])
         compile_s = time.perf_counter() - t
         t = time.perf_counter()
-        jax.block_until_ready(progs.chunk(state)[0])
+        jax.block_until_ready(progs.chunk({}, state)[0])
         ms = 1e3 * (time.perf_counter() - t) / plan["iters"]
         out[k] = {"ms_per_iteration": ms, "compile_s": compile_s, "num_envs": cfg.num_envs,
                   "env_steps_per_s": 1e3 * cfg.num_envs * k / ms}

@@ -1,6 +1,6 @@
 """A tiny InvertedPendulum configuration shared by the trainer tests (compiles fast).
 
-Runs whose configs differ only in the loop fields (``fpmd_mjx.runner.LOOP_ONLY_FIELDS``:
+Runs whose configs differ only in the loop fields (``fpmd_mjx.config.LOOP_FIELDS``:
 total_steps, eval_every, ...) share one set of compiled programs in the test process,
 so keep every other field here and vary only those in tests."""
 from fpmd_mjx.config import load_config
