@@ -63,14 +63,15 @@ class RunCheckpointer:
     def latest_step(self) -> int | None:
         return self.periodic.latest_step()
 
-    def restore_state(self, template: Any) -> tuple[Any, dict]:
+    def restore_state(self, template: Any, at_most: int | None = None) -> tuple[Any, dict]:
         """Newest intact full ``TrainState`` (``template`` from ``jax.eval_shape``) and
-        its meta.  Newer checkpoints that fail to restore while an older one
+        its meta, of a step ``<= at_most`` when given (runs of one program resume
+        from the step they all reached).  Newer checkpoints that fail to restore while an older one
         restores are damaged (truncated or unreadable files): each gets a one-line
         warning on stderr and is renamed ``<step>.damaged`` (kept for inspection, out
         of the way of the resumed run's own saves).  When none restores, nothing is
         renamed and CheckpointError is raised."""
-        steps = sorted(self.periodic.all_steps(), reverse=True)
+        steps = sorted((s for s in self.periodic.all_steps() if at_most is None or s <= at_most), reverse=True)
         if not steps:
             raise CheckpointError(f"no checkpoint to resume in {self.periodic.directory}")
         failed = []
@@ -181,6 +182,12 @@ def _steps_in(root: str) -> list[str]:
     """Step directories of a manager root, newest first."""
     steps = [d for d in os.listdir(root) if d.isdigit() and _is_step_dir(os.path.join(root, d))]
     return [os.path.join(root, d) for d in sorted(steps, key=int, reverse=True)]
+
+
+def checkpoint_steps(run_dir: str) -> list[int]:
+    """Env steps of ``run_dir``'s periodic checkpoints, newest first (no orbax involved)."""
+    root = os.path.join(run_dir, "checkpoints")
+    return [int(os.path.basename(p)) for p in _steps_in(root)] if os.path.isdir(root) else []
 
 
 def _latest_in(root: str) -> str | None:

@@ -9,11 +9,11 @@ computed and discarded as under ``vmap``.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
 import json
-import contextlib
 import math
 import os
 import signal
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fpmd_mjx.checkpoint import RunCheckpointer
+from fpmd_mjx.checkpoint import RunCheckpointer, checkpoint_steps
 from fpmd_mjx.config import LOOP_FIELDS
 from fpmd_mjx.train import make_train
 
@@ -317,7 +317,9 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     latest = {k: float("nan") for k in mine}
     if resume:
         template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-        parts = {k: ckpts[k].restore_state(template) for k in mine}
+        # the step every run reached (a stop between two runs' saves leaves some one checkpoint ahead)
+        common = min((max(checkpoint_steps(r.out), default=0) for r in runs), default=None)
+        parts = {k: ckpts[k].restore_state(template, at_most=common) for k in mine}
         restored = [parts[k][0] if k in parts else None for k in range(len(padded))]
         for k in rows.held:  # padding rows (and runs held elsewhere) copy a run this process restored
             if restored[k] is None:
@@ -327,7 +329,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     else:
         state = progs.warmup(hp, progs.init(hp, keys))
     first = rows.held[0]
-    steps = lambda: int(rows.get(state.iteration)[first]) * cfg.num_envs  # noqa: E731
+    steps = lambda: int(rows.get(state.iteration)[first]) * cfg.num_envs
 
     def evaluate_all():
         params = agent.policy_params(state.agent)

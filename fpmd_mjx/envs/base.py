@@ -130,7 +130,9 @@ class MjxTask(PipelineEnv):
     def __init__(self, spec: TaskSpec, solver_caps: bool = True):
         self.spec, self.solver_caps = spec, bool(solver_caps)
         self.mj_model = load_mj_model(spec, self.solver_caps)
-        super().__init__(sys=mjx.put_model(self.mj_model), backend="mjx", n_frames=spec.frame_skip)
+        # this process's own device: in a multi-process job jax.devices()[0] may be another's
+        sys = mjx.put_model(self.mj_model, device=jax.local_devices()[0])
+        super().__init__(sys=sys, backend="mjx", n_frames=spec.frame_skip)
         limited = self.mj_model.actuator_ctrllimited.astype(bool)
         rng = self.mj_model.actuator_ctrlrange
         self.action_low = np.where(limited, rng[:, 0], -np.inf).astype(np.float32)

@@ -1,0 +1,162 @@
+"""Sweeps as programs: every (task, algorithm) of a sweep is one compiled program whose
+runs (seeds x grid values) sit on a vmapped run axis, sharded over the devices of all
+processes (``scripts/sweep.py`` is a thin shell over :func:`plan` and :func:`run`).
+
+Layout under the sweep directory ``OUT``::
+
+    OUT/sweep.json                          the plan (for --resume checks and results_table)
+    OUT/<task>-<algo>/seed_<k>/             one run, exactly as scripts/train.py writes it
+    OUT/<task>-<algo>/<field>=<v>,.../seed_<k>/   with a --grid
+
+Seeds are ``cfg.seed + k``. Each run directory holds ``run.json``, ``metrics.csv``, ``tb/``,
+``checkpoints/`` and ``best/``, so ``validation/gym_eval.py`` and ``--resume`` work on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+
+from fpmd_mjx.config import _FIELDS, GRID_FIELDS, Config, ConfigError, load_config
+
+PLAN_FILE = "sweep.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """The runs of one compiled program: one (task, algo) config, seeds x grid points."""
+
+    cfg: Config
+    runs: tuple  # of fpmd_mjx.runner.RunSpec
+    out: str  # OUT/<task>-<algo>
+
+    @property
+    def name(self) -> str:
+        return f"{self.cfg.env}-{self.cfg.algo}"
+
+
+def parse_grid(items) -> dict:
+    """``["lam=0.5,1,2", "tau=0.01"]`` -> ``{"lam": (0.5, 1.0, 2.0), "tau": (0.01,)}``.
+
+    Only :data:`GRID_FIELDS` may vary inside one program; a field that changes
+    shapes or the program's structure is refused with the reason (one line)."""
+    grid = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ConfigError(f"bad --grid {item!r}: expected FIELD=V1,V2,...")
+        key, values = (x.strip() for x in item.split("=", 1))
+        if key not in GRID_FIELDS:
+            if key in _FIELDS:
+                raise ConfigError(f"--grid {key}: changes the compiled program (a shape, a loop length or a "
+                                  f"switch), so it cannot vary inside one; run one sweep per value with --set "
+                                  f"{key}=...; grid fields: {', '.join(GRID_FIELDS)}")
+            raise ConfigError(f"--grid: unknown field {key!r}; grid fields: {', '.join(GRID_FIELDS)}")
+        try:
+            vals = tuple(float(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            raise ConfigError(f"--grid {key}: values must be numbers, got {values!r}") from None
+        if not vals:
+            raise ConfigError(f"--grid {key}: no values")
+        grid[key] = vals
+    return grid
+
+
+def _tag(point: dict) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in sorted(point.items()))
+
+
+def plan(envs, algos, num_seeds: int, out: str, overrides: dict | None = None, grid: dict | None = None,
+         config_dir: str | None = None) -> list[Group]:
+    """The groups of a sweep (validated: unknown tasks, algos and bad grid values raise
+    a one-line ConfigError before anything is written)."""
+    from fpmd_mjx.runner import RunSpec
+
+    if num_seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {num_seeds}")
+    if not envs or not algos:
+        raise ConfigError("a sweep needs at least one task (--envs) and one algo (--algos)")
+    grid = dict(grid or {})
+    points = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
+    kw = {"config_dir": config_dir} if config_dir else {}
+    groups = []
+    for env, algo in itertools.product(envs, algos):
+        cfg = load_config(algo, env, overrides, **kw)
+        if grid and algo == "ppo":
+            raise ConfigError("--grid: ppo trains with brax's own loop, one run at a time; sweep it without --grid")
+        gdir = os.path.join(out, f"{cfg.env}-{cfg.algo}")
+        runs = []
+        for point in points:
+            base = os.path.join(gdir, _tag(point)) if point else gdir
+            for k in range(num_seeds):
+                run = RunSpec(os.path.join(base, f"seed_{k}"), cfg.seed + k, tuple(sorted(point.items())))
+                run.config(cfg)  # one-line ConfigError for a bad grid value (e.g. gamma=2)
+                runs.append(run)
+        groups.append(Group(cfg, tuple(runs), gdir))
+    return groups
+
+
+def plan_record(groups: list[Group], args: dict) -> dict:
+    """What ``OUT/sweep.json`` holds: the arguments and every run's directory, seed and grid point."""
+    return {"args": args, "groups": [
+        {"env": g.cfg.env, "algo": g.cfg.algo, "gym_id": None, "config": g.cfg.to_dict(),
+         "runs": [{"dir": os.path.relpath(r.out, os.path.dirname(g.out)), "seed": r.seed, "grid": dict(r.grid)}
+                  for r in g.runs]} for g in groups]}
+
+
+def load_plan(out: str) -> dict:
+    path = os.path.join(out, PLAN_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{out!r} holds no sweep ({PLAN_FILE} missing)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def status(group: Group) -> str:
+    """``"new"`` (some run has no checkpoint), ``"done"`` (every run checkpointed at the
+    full budget) or ``"partial"``."""
+    from fpmd_mjx.checkpoint import checkpoint_steps
+
+    last = [max(checkpoint_steps(r.out), default=None) for r in group.runs]
+    if any(s is None for s in last):  # (a stop during the very first saves: start over)
+        return "new"
+    if all(s is not None and s >= group.cfg.total_steps for s in last):
+        return "done"
+    return "partial"
+
+
+def local_mesh_or_none(devices=None):
+    """A one-axis mesh (``"runs"``) over ``devices`` (default: every local device), or None when there is only one device (no sharding needed)."""
+    import jax
+    import numpy as np
+
+    devices = list(devices if devices is not None else jax.devices())
+    if len(devices) == 1:
+        return None
+    return jax.sharding.Mesh(np.array(devices), ("runs",))
+
+
+def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=None, log=print) -> dict:
+    """Train every group (one program each, the run axis sharded over ``mesh``).
+
+    ``resume``: groups already at their budget are skipped, partial ones continue from
+    every run's last checkpoint, new ones start. Returns ``{group name: RunResult}``."""
+    from fpmd_mjx.runner import run as run_one
+    from fpmd_mjx.runner import run_group, save_run_info
+
+    results = {}
+    for g in groups:
+        state = status(g) if resume else "new"
+        if state == "done":
+            log(f"{g.name}: done, skipped")
+            continue
+        for r in g.runs:
+            save_run_info(r.out, r.config(g.cfg), 1)
+        log(f"{g.name}: {len(g.runs)} runs in one program ({state})")
+        if g.cfg.algo == "ppo":  # brax's loop: one run at a time, each its own directory
+            for r in g.runs:
+                results.setdefault(g.name, []).append(
+                    run_one(r.config(g.cfg), r.out, 1, resume=state == "partial", progress=progress))
+            continue
+        results[g.name] = run_group(g.cfg, list(g.runs), resume=state == "partial", progress=progress, mesh=mesh)
+    return results

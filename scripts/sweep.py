@@ -1,0 +1,124 @@
+"""Train a whole table of runs: tasks x algorithms x seeds (x a grid of hyperparameters),
+one compiled program per (task, algorithm), its runs sharded over every device.
+
+    python scripts/sweep.py --envs hopper,walker2d --algos fpmd_r,fpmd_m,sac --seeds 5 --out runs/table1
+    python scripts/sweep.py --envs hopper --algos fpmd_m --seeds 3 --grid lam=0.5,1,2 --out runs/lam
+    python scripts/sweep.py ... --out runs/table1 --resume        # continue every run from its checkpoint
+    python validation/results_table.py runs/table1                # Gymnasium replays -> Table-1 markdown/CSV
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--envs", required=True, help="comma-separated tasks (names or Gymnasium ids)")
+    p.add_argument("--algos", required=True, help="comma-separated algos (fpmd_r, fpmd_m, sac, dpmd, td3, ppo)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per task, algo and grid point")
+    p.add_argument("--out", required=True, help="sweep directory")
+    p.add_argument("--steps", type=int, default=None, help="total env steps per run (default: the config's)")
+    p.add_argument("--seed", type=int, default=None, help="first seed (default: the config's, 0)")
+    p.add_argument("--config", default=None, metavar="YAML", help="overlay of flat config keys (before --set)")
+    p.add_argument("--config-dir", default=None, help="directory of <algo>.yaml files (default: configs/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="vary a grid field across the runs of each program (repeatable: the product)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in OUT")
+    p.add_argument("--devices", type=int, default=None,
+                   help="shard the runs over the first N devices (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def _error(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore")
+    from fpmd_mjx import sweep
+    from fpmd_mjx.config import ConfigError, load_overlay, parse_overrides
+
+    try:
+        overrides = load_overlay(args.config) if args.config else {}
+        overrides.update(parse_overrides(args.set))
+        if args.steps is not None:
+            overrides["total_steps"] = args.steps
+        if args.seed is not None:
+            overrides["seed"] = args.seed
+        grid = sweep.parse_grid(args.grid)
+        groups = sweep.plan(_split(args.envs), _split(args.algos), args.seeds, args.out, overrides, grid,
+                            args.config_dir)
+    except ConfigError as e:
+        return _error(str(e))
+    record = sweep.plan_record(groups, {k: v for k, v in vars(args).items()
+                                        if k in ("envs", "algos", "seeds", "steps", "seed", "config", "set", "grid")})
+    plan_file = os.path.join(args.out, sweep.PLAN_FILE)
+    if args.resume:
+        try:
+            saved = sweep.load_plan(args.out)
+        except ConfigError as e:
+            return _error(f"--resume: {e}")
+        if saved["groups"] != record["groups"]:
+            return _error(f"--resume: the sweep in {args.out!r} was planned with other options "
+                          f"({saved['args']}); pass the same --envs/--algos/--seeds/--grid/--set")
+    elif os.path.exists(plan_file):
+        return _error(f"{args.out!r} already holds a sweep; use --resume or another --out")
+
+    from fpmd_mjx.jax_setup import enable_compilation_cache
+
+    enable_compilation_cache()
+    import jax
+
+    devices = _devices(args.devices)
+    if isinstance(devices, str):
+        return _error(devices)
+    mesh = sweep.local_mesh_or_none(devices)
+    os.makedirs(args.out, exist_ok=True)
+    with open(plan_file, "w") as f:
+        json.dump(record, f, indent=2)
+    n = sum(len(g.runs) for g in groups)
+    print(f"sweep of {n} runs in {len(groups)} programs on {len(devices)} {jax.devices()[0].platform} "
+          f"device(s); out: {args.out}")
+    results = sweep.run(groups, resume=args.resume, progress=not args.no_progress, mesh=mesh)
+    for name, res in results.items():
+        for r in (res if isinstance(res, list) else [res]):
+            held = [(os.path.relpath(d, args.out), round(b, 1)) for d, b in zip(r.run_dirs, r.best_returns)
+                    if not math.isnan(b)]
+            if held:
+                print(f"{name}: best MJX eval return per run: {held}")
+    interrupted = any(r.interrupted for res in results.values() for r in (res if isinstance(res, list) else [res]))
+    if interrupted:
+        return 130
+    print(f"done; the table: python validation/results_table.py {args.out}")
+    return 0
+
+
+def _split(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def _devices(n):
+    """The first ``n`` devices (all by default), or an error message."""
+    import jax
+
+    if n is None:
+        return jax.devices()
+    if not 1 <= n <= len(jax.devices()):
+        return f"--devices {n}: this machine has {len(jax.devices())} device(s); valid: 1..{len(jax.devices())}"
+    return jax.devices()[:n]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Sweeps (scripts/sweep.py, fpmd_mjx.sweep): runs of one (task, algo) as one program over
+a sharded run axis, each run written exactly as a lone run; bad input is one line.
+
+The test that needs several devices runs in a subprocess (XLA's host platform split
+into 4 CPU devices) and carries the ``multidevice`` mark: CI runs it after the default run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fpmd_mjx import sweep
+from fpmd_mjx.config import ConfigError
+from tests.tiny import TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "sweep.py")
+TINY_SET = [f"--set={k}={v}" for k, v in TINY.items() if k != "hidden_sizes"] + ["--set=hidden_sizes=[16,16]"]
+
+
+# ---- the plan ------------------------------------------------------------------------------
+
+def test_a_plan_has_one_group_per_task_and_algo_and_a_run_per_seed_and_grid_point(tmp_path):
+    groups = sweep.plan(["inverted_pendulum", "Reacher-v4"], ["fpmd_r", "sac"], 3, str(tmp_path), TINY,
+                        sweep.parse_grid(["lam=0.5,2", "tau=0.01"]))
+    assert [g.name for g in groups] == ["inverted_pendulum-fpmd_r", "inverted_pendulum-sac", "reacher-fpmd_r",
+                                        "reacher-sac"]
+    runs = groups[0].runs
+    assert len(runs) == 2 * 3
+    assert runs[0].out == os.path.join(str(tmp_path), "inverted_pendulum-fpmd_r", "lam=0.5,tau=0.01", "seed_0")
+    assert [r.seed for r in runs[:3]] == [0, 1, 2]
+    assert runs[4].config(groups[0].cfg).lam == 2.0
+    assert not os.listdir(tmp_path)  # planning writes nothing
+
+
+@pytest.mark.parametrize("items, words", [
+    (["num_particles=8,16"], "changes the compiled program"),
+    (["hidden_sizes=64"], "changes the compiled program"),
+    (["lambda=1,2"], "unknown field 'lambda'"),
+    (["lam=a,b"], "values must be numbers"),
+    (["lam"], "expected FIELD=V1,V2"),
+])
+def test_a_bad_grid_is_a_one_line_error_naming_the_field(items, words):
+    with pytest.raises(ConfigError, match=words) as e:
+        sweep.parse_grid(items)
+    assert "\n" not in str(e.value)
+
+
+def test_a_grid_value_the_config_rejects_is_a_one_line_error(tmp_path):
+    with pytest.raises(ConfigError, match="gamma"):
+        sweep.plan(["inverted_pendulum"], ["fpmd_m"], 1, str(tmp_path), TINY, {"gamma": (0.99, 2.0)})
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--envs", "hopper,cartpole", "--algos", "fpmd_m"], "unknown task 'cartpole'; valid tasks: ant"),
+    (["--envs", "hopper", "--algos", "fpmd_m,a2c"], "unknown algo 'a2c'; valid algos: fpmd_r"),
+    (["--envs", "hopper", "--algos", "fpmd_m", "--grid", "num_envs=4,8"], "--grid num_envs: changes"),
+    (["--envs", "hopper", "--algos", "fpmd_m", "--grid", "foo=1"], "unknown field 'foo'"),
+    (["--envs", "hopper", "--algos", "fpmd_m", "--devices", "9"], "--devices 9: this machine has"),
+    (["--envs", "hopper", "--algos", "ppo", "--grid", "lam=1,2"], "ppo trains with brax's own loop"),
+])
+def test_bad_sweep_arguments_are_one_line_errors_that_write_nothing(tmp_path, capsys, args, words):
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import sweep as cli  # scripts/sweep.py
+
+    out = tmp_path / "sw"
+    assert cli.main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+# ---- several devices (subprocess) -------------------------------------------------------------
+
+FOUR_DEVICES = textwrap.dedent("""
+    import dataclasses, json, os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    sys.path.insert(0, {root!r})
+    from fpmd_mjx.jax_setup import enable_compilation_cache
+    enable_compilation_cache()
+    import jax, numpy as np
+    from fpmd_mjx import sweep
+    from fpmd_mjx.checkpoint import load_policy, read_meta
+    from fpmd_mjx.runner import run_group
+    from tests.tiny import TINY
+    out = {out!r}
+    assert len(jax.devices()) == 4
+    groups = sweep.plan(["inverted_pendulum"], ["fpmd_r"], 2, os.path.join(out, "sweep"), TINY,
+                        {{"lam": (0.5, 8.0), "tau": (0.05,)}})
+    sweep.run(groups, progress=False, mesh=sweep.local_mesh_or_none())
+    g = groups[0]
+    for r in g.runs:  # the same runs one by one, on one device
+        run_group(g.cfg, [dataclasses.replace(r, out=r.out.replace("sweep", "alone"))], progress=False)
+    def final(d):
+        step = os.path.join(d, "checkpoints", str(g.cfg.total_steps))
+        return [np.asarray(x) for x in jax.tree.leaves(load_policy(step)[2])], read_meta(step)
+    res = []
+    for r in g.runs:
+        (a, ma), (b, mb) = final(r.out), final(r.out.replace("sweep", "alone"))
+        res.append({{"dir": os.path.relpath(r.out, out), "max_diff": max(float(np.abs(x - y).max()) for x, y in zip(a, b)),
+                     "eval": [ma["eval_return"], mb["eval_return"]], "lam": ma["config"]["lam"],
+                     "tau": ma["config"]["tau"], "seed": ma["seed"], "params": [float(x.sum()) for x in a]}})
+    again = sweep.run(groups, resume=True, progress=False, mesh=sweep.local_mesh_or_none())
+    print("RESULT" + json.dumps({{"runs": res, "resumed": list(again)}}))
+""")
+
+
+@pytest.mark.multidevice
+def test_a_sweep_on_four_devices_trains_each_run_bit_for_bit_as_alone(tmp_path):
+    """4 runs (2 seeds x lam 0.5, 8) on 4 CPU devices, one run per device, equal the same
+    runs trained one at a time on one device, bit for bit; lam changes the result."""
+    code = FOUR_DEVICES.format(root=ROOT, out=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=1200, cwd=ROOT)
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert line, r.stderr[-3000:]
+    out = json.loads(line[len("RESULT"):])
+    runs = out["runs"]
+    assert [(x["lam"], x["tau"], x["seed"]) for x in runs] == [(0.5, 0.05, 0), (0.5, 0.05, 1), (8.0, 0.05, 0),
+                                                                (8.0, 0.05, 1)]
+    for x in runs:
+        assert x["max_diff"] == 0.0 and x["eval"][0] == x["eval"][1], x
+        assert os.path.isfile(os.path.join(str(tmp_path), x["dir"], "run.json"))
+        assert os.path.isfile(os.path.join(str(tmp_path), x["dir"], "metrics.csv"))
+    assert runs[0]["params"] != runs[2]["params"]  # same seed, other lam: another run
+    assert runs[0]["params"] != runs[1]["params"]
+    assert out["resumed"] == []  # --resume of a finished sweep trains nothing
+
