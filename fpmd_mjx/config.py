@@ -59,6 +59,7 @@ class Config:
     num_envs: int = 5  # parallel envs stepped per iteration
     updates_per_step: int = 1  # gradient updates per vector env step
     chunk_iterations: int = 1000  # iterations per compiled scan chunk in the CLI
+    devices: int = 1  # data parallel: one run's envs and update batches split over this many local devices
     # networks
     hidden_sizes: tuple = (256, 256, 256)
     activation: str = "mish"
@@ -163,7 +164,7 @@ class Config:
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _HINTS = typing.get_type_hints(Config)
 _POSITIVE = {
-    "total_steps", "num_envs", "updates_per_step", "chunk_iterations", "batch_size", "buffer_size",
+    "total_steps", "num_envs", "updates_per_step", "chunk_iterations", "devices", "batch_size", "buffer_size",
     "flow_steps", "eval_flow_steps", "num_particles", "policy_delay", "alpha_update_every",
     "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "time_embed_dim",
     "critic_lr", "actor_lr", "actor_lr_final", "lam", "alpha_init", "prior_scale", "train_prior_scale",
@@ -196,6 +197,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"gamma and tau must be in (0, 1], got gamma={cfg.gamma}, tau={cfg.tau}")
     if cfg.warmup_steps < 0 or cfg.warmup_steps > cfg.total_steps:
         raise ConfigError(f"warmup_steps must be in [0, total_steps={cfg.total_steps}], got {cfg.warmup_steps}")
+    if cfg.devices > 1 and (cfg.num_envs % cfg.devices or cfg.batch_size % cfg.devices):
+        raise ConfigError(f"devices={cfg.devices}: num_envs={cfg.num_envs} and batch_size={cfg.batch_size} must "
+                          f"both be multiples of it (each device takes an equal share)")
+    if cfg.devices > 1 and cfg.algo == "ppo":
+        raise ConfigError("devices > 1: ppo trains with brax's own loop (set devices=1)")
     if cfg.buffer_size < cfg.num_envs:
         raise ConfigError(f"buffer_size must be >= num_envs={cfg.num_envs}, got {cfg.buffer_size}")
     if cfg.algo == "ppo":

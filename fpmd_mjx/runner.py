@@ -40,7 +40,7 @@ class NonFiniteLoss(RuntimeError):
 @dataclasses.dataclass
 class RunResult:
     env_steps: int
-    eval_returns: list  # latest MJX eval return per run (NFE = agent.eval_nfe); NaN for runs held elsewhere
+    eval_returns: list  # latest MJX eval return per run (NFE = agent.eval_nfe)
     best_returns: list
     run_dirs: list
     eval_nfe: int = 1
@@ -163,63 +163,28 @@ def _seed_dirs(out: str, num_seeds: int) -> list[str]:
 
 
 class _Rows:
-    """The run axis of one program on this process: which of the (padded) rows it
-    holds, how to build global inputs from per-row host values, and how to read
-    rows back. Without a mesh every row is local and arrays live on one device."""
+    """The run axis of one program: building inputs from per-row host values (placed
+    over ``mesh``'s devices when given) and reading rows back."""
 
     def __init__(self, num_rows: int, mesh=None):
-        self.n, self.mesh = num_rows, mesh
-        if mesh is None:
-            self.sharding, self.held = None, list(range(num_rows))
-        else:
-            self.sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(mesh.axis_names[0]))
-            held = set()
-            for idx in self.sharding.addressable_devices_indices_map((num_rows,)).values():
-                held.update(range(num_rows)[idx[0]])
-            self.held = sorted(held)
+        self.n, self.held = num_rows, list(range(num_rows))
+        self.sharding = None if mesh is None else jax.sharding.NamedSharding(
+            mesh, jax.sharding.PartitionSpec(mesh.axis_names[0]))
 
     def put(self, rows: list):
-        """A tree with a leading run axis from ``rows`` (one host tree per row; rows
-        this process does not hold may be None)."""
-        like = next(r for r in rows if r is not None)
-        leaves = [jax.tree.leaves(r) if r is not None else None for r in rows]
-        treedef = jax.tree.structure(like)
-        out = []
-        for i, leaf in enumerate(jax.tree.leaves(like)):
-            if self.sharding is None:
-                out.append(jnp.asarray(np.stack([np.asarray(ls[i]) for ls in leaves])))
-            else:
-                shape = (self.n,) + np.shape(leaf)
-                out.append(jax.make_array_from_callback(
-                    shape, self.sharding,
-                    lambda idx, i=i: np.stack([np.asarray(leaves[k][i]) for k in range(self.n)[idx[0]]])))
-        return jax.tree.unflatten(treedef, out)
+        """A tree with a leading run axis from ``rows`` (one host tree per row)."""
+        tree = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *rows)
+        return jax.tree.map(jnp.asarray, tree) if self.sharding is None else jax.device_put(tree, self.sharding)
 
     def get(self, tree) -> dict:
-        """``{row: host tree}`` for the rows this process holds."""
-        out = {}
-        leaves, treedef = jax.tree.flatten(tree)
-        per_row = {k: [None] * len(leaves) for k in self.held}
-        for i, x in enumerate(leaves):
-            for shard in x.addressable_shards:
-                start = (shard.index[0].start or 0) if shard.index else 0
-                data = np.asarray(shard.data)
-                for j in range(data.shape[0]):
-                    if start + j in per_row:
-                        per_row[start + j][i] = data[j]
-        for k, ls in per_row.items():
-            out[k] = jax.tree.unflatten(treedef, ls)
-        return out
+        """``{row: host tree}`` for every row."""
+        host = jax.device_get(tree)
+        return {k: jax.tree.map(lambda x, k=k: x[k], host) for k in self.held}
 
-    def row(self, tree, k: int):
-        """Row ``k`` of a run-axis tree, left on its device (for checkpoint saves)."""
-        def one(x):
-            for shard in x.addressable_shards:
-                start = (shard.index[0].start or 0) if shard.index else 0
-                if start <= k < start + shard.data.shape[0]:
-                    return shard.data[k - start]
-            raise KeyError(k)
-        return jax.tree.map(one, tree)
+    @staticmethod
+    def row(tree, k: int):
+        """Row ``k`` of a run-axis tree, left on its device(s) (for checkpoint saves)."""
+        return jax.tree.map(lambda x: x[k], tree)
 
 
 def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int):
@@ -289,11 +254,9 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     """Train the ``runs`` (:class:`RunSpec`; the same config but for seeds and grid
     values) as one compiled program, each writing its own run directory.
 
-    With ``mesh`` (a one-axis ``jax.sharding.Mesh``, possibly spanning processes) the
-    run axis is sharded over its devices; the runs are padded to a multiple of
-    ``mesh.size`` with copies that are computed and never written, and each process
-    writes only the runs it holds. ``RunResult`` lists every run; returns of runs held
-    by other processes are NaN.
+    With ``mesh`` (a one-axis ``jax.sharding.Mesh``) the run axis is sharded over its
+    devices; the runs are padded to a multiple of ``mesh.size`` with copies that are
+    computed and never written.
     """
     grid_keys = tuple(sorted({k for r in runs for k, _ in r.grid}))
     for r in runs:
@@ -301,11 +264,14 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
         missing = set(grid_keys) - dict(r.grid).keys()
         if missing:
             raise ValueError(f"run {r.out!r} has no value for grid fields {sorted(missing)}")
+    if mesh is not None and cfg.devices > 1:
+        raise ValueError(f"devices={cfg.devices} (one run over several devices) cannot be combined with "
+                         f"sharding runs over a mesh; use one or the other")
     width = mesh.size if mesh is not None else 1
     padded = list(runs) + [runs[0]] * (-len(runs) % width)
     progs = programs(cfg, len(padded), grid_keys, mesh)
     rows = _Rows(len(padded), mesh)
-    mine = [k for k in rows.held if k < len(runs)]  # the runs this process writes
+    mine = list(range(len(runs)))  # the rows that are runs (the rest is padding)
     trainer, agent = progs.trainer, progs.trainer.agent
     evaluate, nfes = progs.evaluate, progs.nfes
     hp = rows.put([{f: np.float32(dict(r.grid)[f]) for f in grid_keys} for r in padded]) if grid_keys else {}
@@ -321,15 +287,12 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
         common = min((max(checkpoint_steps(r.out), default=0) for r in runs), default=None)
         parts = {k: ckpts[k].restore_state(template, at_most=common) for k in mine}
         restored = [parts[k][0] if k in parts else None for k in range(len(padded))]
-        for k in rows.held:  # padding rows (and runs held elsewhere) copy a run this process restored
-            if restored[k] is None:
-                restored[k] = parts[mine[0]][0]
+        restored[len(runs):] = [parts[0][0]] * (len(padded) - len(runs))  # padding copies run 0
         state = rows.put(restored)
         best = {k: parts[k][1].get("best_eval_return", -math.inf) for k in mine}
     else:
         state = progs.warmup(hp, progs.init(hp, keys))
-    first = rows.held[0]
-    steps = lambda: int(rows.get(state.iteration)[first]) * cfg.num_envs
+    steps = lambda: int(np.asarray(state.iteration)[0]) * cfg.num_envs
 
     def evaluate_all():
         params = agent.policy_params(state.agent)

@@ -158,5 +158,8 @@ def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=N
                 results.setdefault(g.name, []).append(
                     run_one(r.config(g.cfg), r.out, 1, resume=state == "partial", progress=progress))
             continue
-        results[g.name] = run_group(g.cfg, list(g.runs), resume=state == "partial", progress=progress, mesh=mesh)
+        if g.cfg.devices > 1 and mesh is not None:
+            log(f"{g.name}: devices={g.cfg.devices}: each run data parallel, runs one program on those devices")
+        results[g.name] = run_group(g.cfg, list(g.runs), resume=state == "partial", progress=progress,
+                                    mesh=None if g.cfg.devices > 1 else mesh)
     return results

@@ -11,6 +11,10 @@ the transitions written to an on-device replay buffer (flashbax), then
 
 The CLI calls the same ``warmup`` / ``train_chunk`` functions between logging,
 evaluation and checkpoints, so both paths share one code path.
+
+``cfg.devices`` > 1 makes one run data parallel: its envs and each update's batch are
+split over that many local devices by sharding constraints, the networks replicated
+(:func:`data_parallel`); the math is the single-device run's, up to float32 rounding.
 """
 from __future__ import annotations
 
@@ -76,8 +80,43 @@ def _episode_metrics(env_state):
     }
 
 
+def check_devices(cfg) -> list:
+    """This process's devices if there are at least ``cfg.devices``; ConfigError (one line) otherwise."""
+    from fpmd_mjx.config import ConfigError
+
+    local = jax.local_devices()
+    if cfg.devices > len(local):
+        raise ConfigError(f"devices={cfg.devices}: only {len(local)} local {local[0].platform} device(s); "
+                          f"valid: 1..{len(local)}")
+    return local
+
+
+def data_parallel(cfg):
+    """``(shard_envs, shard_batches)`` for ``cfg.devices`` > 1: sharding constraints that
+    split the env axis of a tree and the batch axis of stacked update batches
+    ``(updates, batch, ...)`` over the first ``cfg.devices`` local devices (parameters
+    stay replicated, so XLA averages the gradients with one all-reduce per update).
+    Identity functions for one device. ConfigError (one line) when too few devices."""
+    if cfg.devices == 1:
+        return (lambda tree: tree), (lambda tree: tree)
+    local = check_devices(cfg)
+    mesh = jax.sharding.Mesh(local[:cfg.devices], ("data",))
+    P = jax.sharding.PartitionSpec
+
+    def constrain(tree, axis, size):
+        def one(x):
+            if x.ndim > axis and x.shape[axis] == size:
+                spec = P(*([None] * axis + ["data"]))
+                return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
+            return x
+        return jax.tree.map(one, tree)
+
+    return (lambda tree: constrain(tree, 0, cfg.num_envs)), (lambda tree: constrain(tree, 1, cfg.batch_size))
+
+
 def make_train(cfg) -> Trainer:
     """Build the static pieces (env, networks, optimisers, buffer) of ``cfg``."""
+    shard_envs, shard_batches = data_parallel(cfg)
     env = envs.make(cfg.env, profile=cfg.physics_profile)
     vec = VecEnv(env, cfg.num_envs)
     obs_dim, act_dim = env.observation_size, env.action_size
@@ -90,7 +129,7 @@ def make_train(cfg) -> Trainer:
         k_env, k_agent, key = jax.random.split(key, 3)
         dummy = {"obs": jnp.zeros(obs_dim), "action": jnp.zeros(act_dim), "reward": jnp.zeros(()),
                  "next_obs": jnp.zeros(obs_dim), "terminated": jnp.zeros(())}
-        return TrainState(agent=agent.init(k_agent), buffer=buf.init(dummy), env_state=vec.reset(k_env),
+        return TrainState(agent=agent.init(k_agent), buffer=buf.init(dummy), env_state=shard_envs(vec.reset(k_env)),
                           key=key, iteration=jnp.zeros((), jnp.int32))
 
     def env_step(state, learn: bool):
@@ -101,7 +140,7 @@ def make_train(cfg) -> Trainer:
             action = agent.explore(state.agent, obs, k_act)
         else:
             action = jax.random.uniform(k_act, (cfg.num_envs, act_dim), minval=-1.0, maxval=1.0)
-        env_state = vec.step(state.env_state, _scale_action(env, action))
+        env_state = shard_envs(vec.step(state.env_state, _scale_action(env, action)))
         transition = {"obs": obs, "action": action, "reward": env_state.reward,
                       "next_obs": env_state.info["final_obs"], "terminated": env_state.info["terminated"]}
         state = state.replace(buffer=buf.add(state.buffer, transition), env_state=env_state,
@@ -118,8 +157,8 @@ def make_train(cfg) -> Trainer:
             return agent.update(agent_state, batch, key)
 
         key, k_s, k_u = jax.random.split(state.key, 3)
-        batches = jax.tree.map(lambda x: x.reshape((cfg.updates_per_step, cfg.batch_size) + x.shape[1:]),
-                               buf.sample(state.buffer, k_s).experience)
+        batches = shard_batches(jax.tree.map(lambda x: x.reshape((cfg.updates_per_step, cfg.batch_size) + x.shape[1:]),
+                                             buf.sample(state.buffer, k_s).experience))
         agent_state, m = jax.lax.scan(one, state.agent, (batches, jax.random.split(k_u, cfg.updates_per_step)))
         return state.replace(agent=agent_state, key=key), jax.tree.map(jnp.mean, m)
 

@@ -85,6 +85,14 @@ def main(argv=None) -> int:
     enable_compilation_cache()
     import jax
 
+    from fpmd_mjx.train import check_devices
+
+    try:
+        check_devices(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
     if args.mjx_upstream:
         from fpmd_mjx.envs import mjx_corrections
 
