@@ -51,6 +51,7 @@ class Config:
 
     env: str = "inverted_pendulum"  # task name (fpmd_mjx.envs.names() or a Gymnasium id)
     physics_profile: str = "faithful"  # MJX solver profile (fpmd_mjx.envs.PROFILES; README "Physics profiles")
+    physics: str = "jax"  # MJX backend: jax | warp (MuJoCo Warp, the optional `warp` extra; README "Physics backends")
     algo: str = "fpmd_r"  # one of ALGOS
     seed: int = 0
     # budget and loop shape
@@ -178,6 +179,7 @@ def _validate(cfg: Config) -> None:
     try:
         envs.canonical_name(cfg.env)
         envs.base.check_profile(cfg.physics_profile)
+        envs.base.check_physics(cfg.physics, envs.spec(cfg.env))
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if cfg.algo not in ALGOS:
@@ -200,8 +202,8 @@ def _validate(cfg: Config) -> None:
     if cfg.devices > 1 and (cfg.num_envs % cfg.devices or cfg.batch_size % cfg.devices):
         raise ConfigError(f"devices={cfg.devices}: num_envs={cfg.num_envs} and batch_size={cfg.batch_size} must "
                           f"both be multiples of it (each device takes an equal share)")
-    if cfg.devices > 1 and cfg.algo == "ppo":
-        raise ConfigError("devices > 1: ppo trains with brax's own loop (set devices=1)")
+    if cfg.algo == "ppo" and (cfg.devices > 1 or cfg.physics != "jax"):
+        raise ConfigError("ppo trains with brax's own loop: devices=1 and physics=jax only")
     if cfg.buffer_size < cfg.num_envs:
         raise ConfigError(f"buffer_size must be >= num_envs={cfg.num_envs}, got {cfg.buffer_size}")
     if cfg.algo == "ppo":

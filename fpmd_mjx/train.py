@@ -117,7 +117,8 @@ def data_parallel(cfg):
 def make_train(cfg) -> Trainer:
     """Build the static pieces (env, networks, optimisers, buffer) of ``cfg``."""
     shard_envs, shard_batches = data_parallel(cfg)
-    env = envs.make(cfg.env, profile=cfg.physics_profile)
+    env = envs.make(cfg.env, profile=cfg.physics_profile, physics=cfg.physics,
+                    warp_envs=max(cfg.num_envs, cfg.eval_episodes))
     vec = VecEnv(env, cfg.num_envs)
     obs_dim, act_dim = env.observation_size, env.action_size
     agent = make_agent(cfg, obs_dim, act_dim)

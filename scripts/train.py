@@ -28,6 +28,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=None, help="first seed (default: config's seed, 0)")
     p.add_argument("--steps", type=int, default=None, help="total env steps (default: the config's)")
     p.add_argument("--num-seeds", type=int, default=1, help="seeds trained in one program (vmap)")
+    p.add_argument("--physics", default=None, help="MJX backend: jax (default) or warp (the warp extra)")
     p.add_argument("--out", default=None, help="run directory (default runs/<env>-<algo>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's newest checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -54,6 +55,8 @@ def main(argv=None) -> int:
             overrides["total_steps"] = args.steps
         if args.seed is not None:
             overrides["seed"] = args.seed
+        if args.physics is not None:
+            overrides["physics"] = args.physics
         if args.num_seeds < 1:
             raise ConfigError(f"--num-seeds must be >= 1, got {args.num_seeds}")
         cfg = load_config(args.algo, args.env, overrides, args.config_dir or CONFIG_DIR)

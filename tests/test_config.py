@@ -41,6 +41,8 @@ def test_config_is_frozen():
     ({"num_envs": "two"}, ["bad value 'two' for num_envs"]),
     ({"weighting": "softmax"}, ["unknown weighting 'softmax'", "paper, per_state, authors"]),
     ({"gamma": "1.5"}, ["gamma"]),
+    ({"physics": "cuda"}, ["unknown physics 'cuda'", "valid: jax, warp"]),
+    ({"devices": "3"}, ["devices=3", "multiples"]),
 ])
 def test_bad_overrides_give_one_line_errors_naming_the_value(overrides, words):
     with pytest.raises(ConfigError) as e:
@@ -59,3 +61,18 @@ def test_unknown_algo_and_task_name_the_valid_choices():
 def test_override_without_equals_sign_is_rejected():
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["actor_lr"])
+
+
+def test_config_module_says_which_fields_a_sweep_may_vary_per_run():
+    """GRID_FIELDS are floats (traced per run inside one program); loop fields steer the
+    Python loop only; every other field splits programs."""
+    from fpmd_mjx.config import GRID_FIELDS, LOOP_FIELDS, Config
+
+    cfg = Config()
+    assert all(isinstance(getattr(cfg, f), float) for f in GRID_FIELDS)
+    assert not set(GRID_FIELDS) & set(LOOP_FIELDS)
+    assert {"num_envs", "num_particles", "flow_steps", "hidden_sizes"}.isdisjoint(GRID_FIELDS)
+    traced = cfg.traced(lam=2.5)
+    assert traced.lam == 2.5 and traced.gamma == cfg.gamma
+    with pytest.raises(ConfigError, match="not a grid field"):
+        cfg.traced(num_envs=8)

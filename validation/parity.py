@@ -15,7 +15,7 @@ joints at their limits, deep in episodes.  From recorded states:
    differences).
 
     python validation/parity.py --env all [--styles uniform,bounds,walk]
-        [--starts 64] [--horizon 50] [--x64] [--no-caps] [--profile newton1] [--json F]
+        [--starts 64] [--horizon 50] [--x64] [--no-caps] [--profile newton1] [--physics warp] [--json F]
 """
 from __future__ import annotations
 
@@ -196,18 +196,19 @@ def check(task: str, result: dict) -> list[str]:
 def compare_task(name: str, styles=STYLES, n_starts: int = 16, horizon: int = 50,
                  threshold: float = 1e-2, seed: int = 0, match_mjx_options: bool = False,
                  rollout=None, solver_tolerance: float | None = None, solver_caps: bool = True,
-                 profile: str = "faithful") -> list:
+                 profile: str = "faithful", physics: str = "jax") -> list:
     """Every style of one task with one compiled MJX program (``rollout``, default
     :func:`make_mjx_rollout`); list of results.  ``solver_tolerance`` sets
     ``opt.tolerance`` of both models (v4: 1e-8); ``solver_caps=False`` runs MJX
     with the XML's iteration limits instead of the task's caps; ``profile`` an opt-in
-    faster physics profile of MJX (``fpmd_mjx.envs.PROFILES``)."""
+    faster physics profile of MJX (``fpmd_mjx.envs.PROFILES``); ``physics`` the MJX
+    backend (``"jax"`` or ``"warp"``)."""
     import dataclasses
 
     from fpmd_mjx import envs
     from fpmd_mjx.envs.gym_reference import make_gym_env
 
-    env = envs.make(name, solver_caps, profile)
+    env = envs.make(name, solver_caps, profile, physics=physics, warp_envs=n_starts)
     gym_env = make_gym_env(name, match_mjx_options=match_mjx_options)
     if solver_tolerance is not None:
         spec = dataclasses.replace(env.spec, options=env.spec.options + (("tolerance", solver_tolerance),))
@@ -266,6 +267,7 @@ def main(argv=None) -> int:
                         help="MJX with the XML's solver iteration limits, not the tasks' caps (TaskSpec.solver_caps)")
     parser.add_argument("--profile", default="faithful",
                         help="MJX physics profile (fpmd_mjx.envs.PROFILES: faithful, newton4, newton2, newton1)")
+    parser.add_argument("--physics", default="jax", help="MJX backend: jax or warp (the warp extra)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write results to this file")
     parser.add_argument("--table-from", default=None, help="re-print the table of a saved --json file")
@@ -301,6 +303,8 @@ def main(argv=None) -> int:
     try:
         names = envs.names() if args.env == "all" else [envs.canonical_name(n) for n in args.env.split(",")]
         envs.base.check_profile(args.profile)
+        for name in names:
+            envs.base.check_physics(args.physics, envs.spec(name))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -309,7 +313,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         results += compare_task(name, styles, args.starts, args.horizon, args.threshold, args.seed,
                                 args.match_options, solver_tolerance=args.solver_tolerance,
-                                solver_caps=not args.no_caps, profile=args.profile)
+                                solver_caps=not args.no_caps, profile=args.profile, physics=args.physics)
         print(f"# {name}: {time.perf_counter() - t0:.1f} s", flush=True)
         print_table([r for r in results if r["task"] == name])
         if args.json:
@@ -317,7 +321,7 @@ def main(argv=None) -> int:
                 json.dump({"args": vars(args), "results": results}, f)
     print(f"# parity: {args.starts} states per style, H={args.horizon}, threshold={args.threshold}, "
           f"x64={args.x64}, match_options={args.match_options}, upstream={args.upstream}, "
-          f"solver caps={not args.no_caps}, profile={args.profile}")
+          f"solver caps={not args.no_caps}, profile={args.profile}, physics={args.physics}")
     print_table(results)
     return 0
 

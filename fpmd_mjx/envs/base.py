@@ -53,6 +53,10 @@ class TaskSpec:
         ``mj_model.opt`` before ``mjx.put_model``; every entry is documented
         with its measured parity effect in docs/tasks.md.
       rne_post: compute ``cfrc_ext`` (``mjx.rne_postconstraint``) after each step.
+      physics: MJX backend, ``"jax"`` (default) or ``"warp"`` (MuJoCo Warp behind the
+        same API; see ``PHYSICS``).
+      warp_envs: warp only: the most envs stepped together (sizes Warp's contact pool,
+        ``warp_envs * WARP_CONTACTS_PER_ENV`` contacts shared by all envs of a batch).
       solver_caps: ``(("iterations", n), ("ls_iterations", k))``: caps on the MJX
         model's Newton and line-search iterations (v4 keeps MuJoCo's 100 and 50).
         C MuJoCo stops when converged; MJX's line search always runs
@@ -71,6 +75,8 @@ class TaskSpec:
     options: tuple = ()
     rne_post: bool = False
     solver_caps: tuple = ()
+    physics: str = "jax"
+    warp_envs: int = 64
 
 
 def newton_caps(newton: int, line_search: int = 8) -> tuple:
@@ -106,6 +112,33 @@ def profile_spec(spec: TaskSpec, profile: str) -> TaskSpec:
     return dataclasses.replace(spec, solver_caps=tuple(caps.items()))
 
 
+# MJX backends. "jax": MJX's own JAX implementation, with the project's corrections
+# (mjx_corrections). "warp": MuJoCo Warp through MJX's FFI (``mjx.put_model(m,
+# impl="warp")``; the optional ``warp`` extra): one call per physics step, replayed as a
+# CUDA graph on a GPU, usable in jit / vmap / scan; on a CPU it runs too, slowly, after
+# minutes of one-time kernel compilation. Warp keeps the contacts of all envs of a batch
+# in one pool of ``spec.warp_envs * WARP_CONTACTS_PER_ENV`` (its size sets the cost of a
+# step on a CPU, so it follows the batch the trainer steps).
+PHYSICS = ("jax", "warp")
+WARP_CONTACTS_PER_ENV = 32
+
+
+def check_physics(physics: str, spec: TaskSpec | None = None) -> str:
+    """``physics`` if it is one of ``PHYSICS`` and can run ``spec``'s task; ValueError
+    (one line) otherwise (also when the warp extra is not installed)."""
+    if physics not in PHYSICS:
+        raise ValueError(f"unknown physics {physics!r}; valid: {', '.join(PHYSICS)}")
+    if physics == "warp":
+        import mujoco.mjx.warp as mjx_warp
+
+        if not getattr(mjx_warp, "WARP_INSTALLED", False):
+            raise ValueError("physics=warp needs MuJoCo Warp: pip install -e '.[warp]' (warp-lang)")
+        if spec is not None and spec.rne_post:
+            raise ValueError(f"physics=warp: {spec.name} observes contact forces (mjx.rne_postconstraint), "
+                             f"which MJX computes with the JAX backend only; use physics=jax")
+    return physics
+
+
 def load_mj_model(spec: TaskSpec, solver_caps: bool = False) -> mujoco.MjModel:
     """C model of ``spec``: the v4 XML with ``spec.options`` applied (and
     ``spec.solver_caps`` with ``solver_caps=True``, as MJX runs it)."""
@@ -130,8 +163,9 @@ class MjxTask(PipelineEnv):
     def __init__(self, spec: TaskSpec, solver_caps: bool = True):
         self.spec, self.solver_caps = spec, bool(solver_caps)
         self.mj_model = load_mj_model(spec, self.solver_caps)
+        self.physics = check_physics(spec.physics, spec)
         # this process's own device: in a multi-process job jax.devices()[0] may be another's
-        sys = mjx.put_model(self.mj_model, device=jax.local_devices()[0])
+        sys = mjx.put_model(self.mj_model, device=jax.local_devices()[0], impl=self.physics)
         super().__init__(sys=sys, backend="mjx", n_frames=spec.frame_skip)
         limited = self.mj_model.actuator_ctrllimited.astype(bool)
         rng = self.mj_model.actuator_ctrlrange
@@ -158,7 +192,11 @@ class MjxTask(PipelineEnv):
     # ----- physics ----------------------------------------------------------
     def pipeline_init(self, q, qd, act=None, ctrl=None) -> mjx.Data:
         """``mjx.Data`` at ``(qpos, qvel)`` after ``forward`` (Gymnasium's set_state)."""
-        data = mjx.make_data(self.sys).replace(qpos=q, qvel=qd)
+        if self.physics == "warp":  # MuJoCo Warp allocates from the C model
+            data = mjx.make_data(self.mj_model, impl="warp", naconmax=self.spec.warp_envs * WARP_CONTACTS_PER_ENV)
+            data = data.replace(qpos=q, qvel=qd)
+        else:
+            data = mjx.make_data(self.sys).replace(qpos=q, qvel=qd)
         if ctrl is not None:
             data = data.replace(ctrl=ctrl)
         data = mjx.forward(self.sys, data)
@@ -167,8 +205,9 @@ class MjxTask(PipelineEnv):
     def pipeline_step(self, pipeline_state: mjx.Data, action: jax.Array) -> mjx.Data:
         """``frame_skip`` MJX steps with ``ctrl = action`` (Gymnasium's do_simulation)."""
         data = pipeline_state.replace(ctrl=action)
-        data = jax.lax.fori_loop(0, self.spec.frame_skip,
-                                 lambda _, d: mjx_corrections.step(self.sys, d), data)
+        # the corrections are to MJX's JAX backend; Warp runs its own (C-like) step
+        step = mjx.step if self.physics == "warp" else mjx_corrections.step
+        data = jax.lax.fori_loop(0, self.spec.frame_skip, lambda _, d: step(self.sys, d), data)
         return self._post(data)
 
     def _post(self, data: mjx.Data) -> mjx.Data:

@@ -6,10 +6,11 @@ id (``"HalfCheetah-v4"``) and case/separator variants (``"halfcheetah"``,
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from fpmd_mjx.envs import locomotion, manipulation, pendulum
-from fpmd_mjx.envs.base import MjxTask, TaskSpec, check_profile, profile_spec
+from fpmd_mjx.envs.base import MjxTask, TaskSpec, check_physics, check_profile, profile_spec
 
 _TABLE: dict = {**locomotion.SPECS, **manipulation.SPECS, **pendulum.SPECS}
 _ORDER = ("ant", "half_cheetah", "hopper", "walker2d", "humanoid", "swimmer",
@@ -46,16 +47,23 @@ def spec(name: str) -> TaskSpec:
 
 
 @functools.lru_cache(maxsize=None)
-def _make_cached(canonical: str, solver_caps: bool, profile: str) -> MjxTask:
+def _make_cached(canonical: str, solver_caps: bool, profile: str, physics: str, warp_envs: int) -> MjxTask:
     cls, task_spec = _TABLE[canonical]
+    task_spec = dataclasses.replace(task_spec, physics=physics, warp_envs=warp_envs)
     return cls(profile_spec(task_spec, profile) if solver_caps else task_spec, solver_caps)
 
 
-def make(name: str, solver_caps: bool = True, profile: str = "faithful") -> MjxTask:
+def make(name: str, solver_caps: bool = True, profile: str = "faithful", physics: str = "jax",
+         warp_envs: int = 64) -> MjxTask:
     """A single-env MJX task (brax PipelineEnv).  Instances are cached per name
     (they hold only static model data), so repeated calls are cheap.
     ``solver_caps=False``: the v4 XML's solver iteration limits instead of the
     task's caps (same results, slower; see ``TaskSpec.solver_caps``).
     ``profile``: an opt-in faster physics profile (``base.PROFILES``: fewer Newton
-    iterations, at a measured parity cost); ignored with ``solver_caps=False``."""
-    return _make_cached(canonical_name(name), bool(solver_caps), check_profile(profile))
+    iterations, at a measured parity cost); ignored with ``solver_caps=False``.
+    ``physics``: the MJX backend, ``"jax"`` or ``"warp"`` (``base.PHYSICS``); with warp,
+    ``warp_envs`` is the most envs stepped together (``TaskSpec.warp_envs``)."""
+    canonical = canonical_name(name)
+    check_physics(physics, _TABLE[canonical][1])
+    return _make_cached(canonical, bool(solver_caps), check_profile(profile), physics,
+                        int(warp_envs) if physics == "warp" else 64)

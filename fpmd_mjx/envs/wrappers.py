@@ -110,8 +110,15 @@ def _split_each(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _select(mask: jax.Array, on_true: State, on_false: State) -> State:
-    """Per-env choice between two batched States (pipeline_state and obs)."""
+    """Per-env choice between two batched States (pipeline_state and obs).
+
+    MuJoCo Warp's data (``physics: warp``) also holds pools shared by all envs (contacts,
+    with no env axis); they are recomputed every step and come from ``on_false``."""
+    n = mask.shape[0]
+
     def pick(a, b):
+        if a.ndim == 0 or a.shape[0] != n:  # a shared pool, not a per-env field
+            return b
         m = jnp.reshape(mask, mask.shape + (1,) * (a.ndim - 1))
         return jnp.where(m, a, b)
 
