@@ -1,7 +1,8 @@
 """Process-level JAX settings shared by scripts and tests.
 
 ``enable_compilation_cache()`` turns on JAX's persistent compilation cache so a
-second run of a script (or of the test suite) skips the 6-20 s MJX compiles.
+second run of a script (or of the test suite) skips the 6-20 s MJX compiles;
+``FPMD_MJX_GPU_LOOPS=1`` adds XLA's GPU command-buffer flags (:func:`gpu_loop_flags`).
 """
 from __future__ import annotations
 
@@ -10,6 +11,27 @@ import os
 # XLA's CPU cache loader logs a harmless "machine feature" line for every cached
 # program; keep stderr readable (set before jax is first imported).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# Opt-in (FPMD_MJX_GPU_LOOPS=1): keep loops and branches on a GPU inside XLA command
+# buffers (CUDA >= 12.3), so MJX's solver ``while_loop`` does not return to the host once
+# per iteration. Read by XLA when JAX first starts its backends; ignored on a CPU.
+GPU_LOOP_FLAGS = ("--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL",)
+
+
+def gpu_loop_flags(enable: bool | None = None) -> bool:
+    """Add :data:`GPU_LOOP_FLAGS` to ``XLA_FLAGS`` when ``enable`` (default: the
+    ``FPMD_MJX_GPU_LOOPS`` environment variable is 1). Call before JAX starts its
+    backends (this module does at import). Returns whether the flags are set."""
+    if enable is None:
+        enable = os.environ.get("FPMD_MJX_GPU_LOOPS", "") == "1"
+    flags = os.environ.get("XLA_FLAGS", "")
+    if enable:
+        missing = [f for f in GPU_LOOP_FLAGS if f.split("=")[0] not in flags]
+        os.environ["XLA_FLAGS"] = " ".join([flags, *missing]).strip()
+    return all(f.split("=")[0] in os.environ.get("XLA_FLAGS", "") for f in GPU_LOOP_FLAGS)
+
+
+gpu_loop_flags()
 
 
 def enable_compilation_cache(path: str | None = None) -> str:

@@ -19,13 +19,15 @@ import time
 
 
 
-def bench_mjx(name: str, batch: int, steps: int, solver_caps: bool = True, profile: str = "faithful") -> dict:
+def bench_mjx(name: str, batch: int, steps: int, solver_caps: bool = True, profile: str = "faithful",
+              physics: str = "jax") -> dict:
     """Compile and time one scan of ``steps`` VecEnv steps at batch ``batch``."""
     import jax
 
     from fpmd_mjx import envs
+    from fpmd_mjx.envs.wrappers import VecEnv
 
-    vec = envs.make_vec(name, batch, solver_caps=solver_caps, profile=profile)
+    vec = VecEnv(envs.make(name, solver_caps, profile, physics=physics, warp_envs=batch), batch)
     env = vec.env
 
     def rollout(state, key):

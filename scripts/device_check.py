@@ -14,10 +14,14 @@ everything printed and written under ``--out`` as it completes (``results.json``
 
 1. **latency**: MJX env steps (random actions, one compiled scan) for Hopper and Ant at
    batch 1, 5, 25, 64 and 512, physics profiles ``faithful`` and ``newton1``
-   (``fpmd_mjx.envs.PROFILES``): ms per vector step and env steps/s;
+   (``fpmd_mjx.envs.PROFILES``), on MJX's JAX backend and, when the warp-lang wheel came
+   along (whole or split into ``*.whl.part<k>of<N>`` files, reassembled here), on MuJoCo Warp:
+   ms per vector step and env steps/s;
 2. **training iteration** at the paper's shape (FPMD-M on Hopper: 5 envs, 1 update per
-   step, the paper's networks) for 1 and 5 seeds in one program: ms per iteration, the
-   cost of 5 seeds relative to 1, and the projected wall-clock of 1M env steps x 5 seeds;
+   step, the paper's networks) for 1, 5 and 10 seeds in one program: ms per iteration,
+   the cost of K seeds relative to 1, and the projected wall-clock of 1M env steps x K
+   seeds; then one seed again in a fresh process with XLA's GPU loop flags
+   (``FPMD_MJX_GPU_LOOPS=1``, ``fpmd_mjx.jax_setup.gpu_loop_flags``);
 3. **learning**: FPMD-M on Hopper, 5 seeds, paper settings, for the remaining minutes
    (the budget in env steps is sized from step 2's rate), through the runner: run
    directory with metrics, checkpoints and ``curve.png``.
@@ -50,26 +54,72 @@ WHEELS = ("mujoco==4.0.0", "mujoco-core==4.0.0", "mujoco-studio==4.0.0", "mujoco
           "jaxopt", "ml_collections", "dm_env", "cloudpickle", "farama-notifications", "glfw", "pyopengl")
 
 FULL = dict(tasks=("hopper", "ant"), batches=(1, 5, 25, 64, 512), profiles=("faithful", "newton1"), steps=50,
-            train_env="hopper", seeds=(1, 5), iters=100, learn_seeds=5, max_learn_steps=None, overrides={})
+            train_env="hopper", seeds=(1, 5, 10), iters=100, learn_seeds=5, max_learn_steps=None, overrides={})
 SMOKE = dict(tasks=("inverted_pendulum",), batches=(5,), profiles=("faithful", "newton1"), steps=5,
              train_env="inverted_pendulum", seeds=(1, 2), iters=4, learn_seeds=2, max_learn_steps=256,
              overrides=dict(num_envs=4, hidden_sizes=[16, 16], num_particles=4, batch_size=16, buffer_size=512,
                             eval_episodes=2, time_embed_dim=8))
 
 
-def download_wheels(dest: str) -> int:
-    """``pip download`` the carried wheels for CPython 3.12 on manylinux x86_64 into ``dest``."""
+PART_BYTES = 60 * 2**20  # a wheel larger than this travels as *.whl.part<k>of<N> files
+
+
+def download_wheels(dest: str, warp: bool = False) -> int:
+    """``pip download`` the carried wheels for CPython 3.12 on manylinux x86_64 into ``dest``;
+    with ``warp``, also warp-lang (149 MB), split into parts of at most 60 MiB."""
     cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", "3.12",
            "--implementation", "cp", "--no-deps", "-d", dest]
     for plat in ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64"):
         cmd += ["--platform", plat]
-    return subprocess.call(cmd + list(WHEELS))
+    rc = subprocess.call(cmd + list(WHEELS) + (["warp-lang==1.18.0"] if warp else []))
+    for path in glob.glob(os.path.join(dest, "*.whl")):
+        if os.path.getsize(path) > PART_BYTES:
+            split_wheel(path)
+    return rc
+
+
+def split_wheel(path: str) -> list[str]:
+    """Replace ``path`` by ``path.part0of<N>`` .. ``path.part<N-1>of<N>``, each at most PART_BYTES."""
+    n = -(-os.path.getsize(path) // PART_BYTES)
+    parts = []
+    with open(path, "rb") as f:
+        for k in range(n):
+            parts.append(f"{path}.part{k}of{n}")
+            with open(parts[-1], "wb") as g:
+                g.write(f.read(PART_BYTES))
+    os.remove(path)
+    return parts
+
+
+def join_wheels(folder: str) -> list[str]:
+    """Reassemble every ``*.whl.part<k>of<N>`` set in ``folder`` whose N parts are all
+    there; returns the wheels written."""
+    sets = {}
+    for part in glob.glob(os.path.join(folder, "*.whl.part*of*")):
+        base, _, tail = part.rpartition(".part")
+        k, _, n = tail.partition("of")
+        if k.isdigit() and n.isdigit():
+            sets.setdefault((base, int(n)), {})[int(k)] = part
+    done = []
+    for (base, n), parts in sets.items():
+        if os.path.exists(base) or sorted(parts) != list(range(n)):
+            continue
+        with open(base + ".tmp", "wb") as out:
+            for k in range(n):
+                with open(parts[k], "rb") as f:
+                    out.write(f.read())
+        os.replace(base + ".tmp", base)
+        done.append(base)
+    return done
 
 
 def install_missing(wheels: str) -> list[str]:
     """Install every wheel in ``wheels`` (no index, no dependencies) when a carried package
     is missing; returns the import names still missing afterwards."""
+    join_wheels(wheels)
     missing = [m for m in CARRIED if importlib.util.find_spec(m.split(".")[0]) is None]
+    if importlib.util.find_spec("warp") is None and glob.glob(os.path.join(wheels, "warp_lang-*.whl")):
+        missing.append("warp")
     files = sorted(glob.glob(os.path.join(wheels, "*.whl")))
     if missing and files:
         print(f"installing {len(files)} wheels from {wheels} (missing: {', '.join(missing)})", flush=True)
@@ -102,17 +152,32 @@ class Session:
 def latency(s: Session, plan: dict, share: float = 0.35) -> None:
     from scripts.bench_envs import bench_mjx
 
-    rows = ["| task | profile | batch | ms / vector step | env steps/s |", "|---|---|---|---|---|"]
+    from fpmd_mjx.envs.base import check_physics
+
+    rows = ["| task | physics | profile | batch | ms / vector step | env steps/s |", "|---|---|---|---|---|---|"]
     found = []
-    order = [(t, p, b) for p in plan["profiles"] for t in plan["tasks"] for b in plan["batches"]]
-    for task, prof, batch in order:
+    backends = ["jax"]
+    try:
+        backends.append(check_physics("warp"))
+    except ValueError as e:
+        rows.append(f"| (warp) | not measured: {e} | | | | |")
+    order = [(t, ph, p, b) for ph in backends for p in plan["profiles"] for t in plan["tasks"]
+             for b in plan["batches"]]
+    for task, phys, prof, batch in order:
         if s.budget - s.left() > share * s.budget:
-            rows.append(f"| {task} | {prof} | {batch} | not measured (budget) | |")
+            rows.append(f"| {task} | {phys} | {prof} | {batch} | not measured (budget) | |")
             continue
-        r = bench_mjx(task, batch, plan["steps"], profile=prof)
-        found.append({"task": task, "profile": prof, "batch": batch, "steps_per_s": r["steps_per_s"],
-                      "ms_per_vector_step": 1e3 * batch / r["steps_per_s"], "compile_s": r["compile_s"]})
-        rows.append(f"| {task} | {prof} | {batch} | {found[-1]['ms_per_vector_step']:.3f} | {r['steps_per_s']:,.0f} |")
+        try:
+            r = bench_mjx(task, batch, plan["steps"], profile=prof, physics=phys)
+        except Exception as e:  # noqa: BLE001 - one failed row must not end an unattended session
+            rows.append(f"| {task} | {phys} | {prof} | {batch} | failed: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:80] if str(e) else ''} | |")
+            continue
+        found.append({"task": task, "physics": phys, "profile": prof, "batch": batch,
+                      "steps_per_s": r["steps_per_s"], "ms_per_vector_step": 1e3 * batch / r["steps_per_s"],
+                      "compile_s": r["compile_s"]})
+        rows.append(f"| {task} | {phys} | {prof} | {batch} | {found[-1]['ms_per_vector_step']:.3f} | "
+                    f"{r['steps_per_s']:,.0f} |")
         print(rows[-1], flush=True)
     s.add("latency", found, ["## MJX env-step latency", *rows])
 
@@ -158,6 +223,35 @@ def iteration_cost(s: Session, plan: dict) -> dict:
     return out
 
 
+def gpu_loops(s: Session, plan: dict, iteration: dict, args, share: float = 0.2) -> None:
+    """Step 2 for one seed again, in a fresh process with FPMD_MJX_GPU_LOOPS=1 (the flags
+    must be set before JAX starts), beside the default flags' figure."""
+    from fpmd_mjx.jax_setup import GPU_LOOP_FLAGS
+
+    one = iteration.get(plan["seeds"][0])
+    if one is None or s.left() < 0.5 * s.budget:
+        s.add("gpu_loops", None, ["## GPU loop flags: not measured (budget)"])
+        return
+    out = os.path.join(s.out, "gpu_loops")
+    cmd = [sys.executable, os.path.abspath(__file__), "--only-iteration", "--out", out,
+           "--budget-s", str(share * s.budget)] + (["--smoke"] if args.smoke else [])
+    env = {**os.environ, "FPMD_MJX_GPU_LOOPS": "1"}
+    try:
+        subprocess.run(cmd, env=env, timeout=share * s.budget + 60, check=False)
+        with open(os.path.join(out, "results.json")) as f:
+            flagged = json.load(f)["iteration"][str(plan["seeds"][0])]
+    except (subprocess.TimeoutExpired, OSError, KeyError, ValueError) as e:
+        s.add("gpu_loops", None, [f"## GPU loop flags: not measured ({type(e).__name__})"])
+        return
+    ratio = flagged["ms_per_iteration"] / one["ms_per_iteration"]
+    s.add("gpu_loops", {"default": one, "flags": flagged, "ratio": ratio},
+          ["## GPU loop flags (FPMD_MJX_GPU_LOOPS=1, one seed, paper shape)",
+           "| XLA flags | ms / iteration |", "|---|---|",
+           f"| default | {one['ms_per_iteration']:.2f} |",
+           f"| {' '.join(GPU_LOOP_FLAGS)} | "
+           f"{flagged['ms_per_iteration']:.2f} ({ratio:.2f}x) |"])
+
+
 def learning(s: Session, plan: dict, iteration: dict) -> None:
     """FPMD-M, ``learn_seeds`` seeds, for the time left (sized from the measured rate)."""
     from fpmd_mjx.config import load_config
@@ -201,9 +295,12 @@ def main(argv=None) -> int:
     p.add_argument("--download-wheels", default=None, metavar="DIR", help="fetch the cp312 wheels into DIR and exit")
     p.add_argument("--budget-s", type=float, default=540.0, help="wall-clock budget of the session")
     p.add_argument("--smoke", action="store_true", help="tiny sizes on InvertedPendulum (tests, CPU)")
+    p.add_argument("--warp", action="store_true", help="with --download-wheels: warp-lang too, in 60 MiB parts")
+    p.add_argument("--only-iteration", action="store_true",
+                   help="step 2 for one seed only (what the GPU-loop-flags step runs in a fresh process)")
     args = p.parse_args(argv)
     if args.download_wheels:
-        return download_wheels(args.download_wheels)
+        return download_wheels(args.download_wheels, args.warp)
     if not args.out:
         print("error: --out is required (or --download-wheels DIR)", file=sys.stderr)
         return 2
@@ -219,12 +316,16 @@ def main(argv=None) -> int:
     import jax
 
     plan = SMOKE if args.smoke else FULL
+    if args.only_iteration:
+        iteration_cost(s, {**plan, "seeds": plan["seeds"][:1]})
+        return 0
     dev = jax.devices()[0]
     s.add("device", {"platform": dev.platform, "kind": dev.device_kind, "jax": jax.__version__,
                      "budget_s": args.budget_s, "smoke": args.smoke},
           [f"# device check: {dev.platform} {dev.device_kind}, jax {jax.__version__}, budget {args.budget_s:.0f} s"])
     latency(s, plan)
     iteration = iteration_cost(s, plan)
+    gpu_loops(s, plan, iteration, args)
     learning(s, plan, iteration)
     print(f"done in {time.time() - s.t0:.0f} s; results in {args.out}")
     return 0

@@ -14,6 +14,7 @@ def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path):
     assert {(r["profile"], r["batch"]) for r in res["latency"]} == {("faithful", 5), ("newton1", 5)}
     assert all(r["ms_per_vector_step"] > 0 for r in res["latency"])
     assert set(res["iteration"]) == {"1", "2"} and res["iteration"]["2"]["vs_one_seed"] > 0
+    assert res["gpu_loops"]["flags"]["ms_per_iteration"] > 0 and res["gpu_loops"]["ratio"] > 0
     assert res["learning"]["env_steps"] > 0 and len(res["learning"]["eval_returns"]) == 2
     report = (tmp_path / "report.md").read_text()
     assert "## MJX env-step latency" in report and "## Training iteration" in report
@@ -23,3 +24,17 @@ def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path):
 def test_missing_out_is_one_error_line(capsys):
     assert device_check.main([]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_wheel_split_into_parts_is_reassembled_bit_for_bit(tmp_path, monkeypatch):
+    monkeypatch.setattr(device_check, "PART_BYTES", 1000)
+    wheel = tmp_path / "big-1.0-py3-none-any.whl"
+    data = bytes(range(256)) * 10
+    wheel.write_bytes(data)
+    parts = device_check.split_wheel(str(wheel))
+    assert len(parts) == 3 and not wheel.exists()
+    Path(parts[2]).rename(tmp_path / "elsewhere")  # an incomplete set is left alone
+    assert device_check.join_wheels(str(tmp_path)) == []
+    (tmp_path / "elsewhere").rename(parts[2])
+    assert device_check.join_wheels(str(tmp_path)) == [str(wheel)]
+    assert wheel.read_bytes() == data
