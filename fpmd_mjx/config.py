@@ -276,6 +276,16 @@ def parse_overrides(items) -> dict:
     return out
 
 
+def cli_overrides(overlay: str | None, sets, **flags) -> dict:
+    """The overrides of a command line, in order: the ``--config`` YAML overlay, the
+    ``--set KEY=VALUE`` items, then every named flag that was given (not None), e.g.
+    ``total_steps=args.steps``."""
+    overrides = load_overlay(overlay) if overlay else {}
+    overrides.update(parse_overrides(sets))
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return overrides
+
+
 def load_overlay(path: str) -> dict:
     """A YAML file of flat config keys (validated when merged by ``load_config``)."""
     if not os.path.isfile(path):

@@ -48,15 +48,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore")
     from fpmd_mjx import sweep
-    from fpmd_mjx.config import ConfigError, load_overlay, parse_overrides
+    from fpmd_mjx.config import ConfigError, cli_overrides
 
     try:
-        overrides = load_overlay(args.config) if args.config else {}
-        overrides.update(parse_overrides(args.set))
-        if args.steps is not None:
-            overrides["total_steps"] = args.steps
-        if args.seed is not None:
-            overrides["seed"] = args.seed
+        overrides = cli_overrides(args.config, args.set, total_steps=args.steps, seed=args.seed)
         grid = sweep.parse_grid(args.grid)
         groups = sweep.plan(_split(args.envs), _split(args.algos), args.seeds, args.out, overrides, grid,
                             args.config_dir)

@@ -46,17 +46,11 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore")
-    from fpmd_mjx.config import CONFIG_DIR, ConfigError, load_config, load_overlay, parse_overrides
+    from fpmd_mjx.config import CONFIG_DIR, ConfigError, cli_overrides, load_config
 
     try:
-        overrides = load_overlay(args.config) if args.config else {}
-        overrides.update(parse_overrides(args.set))
-        if args.steps is not None:
-            overrides["total_steps"] = args.steps
-        if args.seed is not None:
-            overrides["seed"] = args.seed
-        if args.physics is not None:
-            overrides["physics"] = args.physics
+        overrides = cli_overrides(args.config, args.set, total_steps=args.steps, seed=args.seed,
+                                  physics=args.physics)
         if args.num_seeds < 1:
             raise ConfigError(f"--num-seeds must be >= 1, got {args.num_seeds}")
         cfg = load_config(args.algo, args.env, overrides, args.config_dir or CONFIG_DIR)
@@ -81,8 +75,8 @@ def main(argv=None) -> int:
         print(f"error: {out!r} already holds a run; use --resume or another --out", file=sys.stderr)
         return 2
 
-    from fpmd_mjx.jax_setup import enable_compilation_cache
     from fpmd_mjx.checkpoint import CheckpointError
+    from fpmd_mjx.jax_setup import enable_compilation_cache
     from fpmd_mjx.runner import NonFiniteLoss, run, save_run_info
 
     enable_compilation_cache()

@@ -77,6 +77,15 @@ def test_bad_sweep_arguments_are_one_line_errors_that_write_nothing(tmp_path, ca
 
 # ---- several devices (subprocess) -------------------------------------------------------------
 
+def _result_of(code: str) -> dict:
+    """Run ``code`` in a fresh Python (its own XLA_FLAGS) and parse its ``RESULT{json}`` line."""
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=1200,
+                       cwd=ROOT)
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert line, r.stderr[-3000:]
+    return json.loads(line[len("RESULT"):])
+
+
 FOUR_DEVICES = textwrap.dedent("""
     import dataclasses, json, os, sys
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
@@ -114,11 +123,7 @@ FOUR_DEVICES = textwrap.dedent("""
 def test_a_sweep_on_four_devices_trains_each_run_bit_for_bit_as_alone(tmp_path):
     """4 runs (2 seeds x lam 0.5, 8) on 4 CPU devices, one run per device, equal the same
     runs trained one at a time on one device, bit for bit; lam changes the result."""
-    code = FOUR_DEVICES.format(root=ROOT, out=str(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=1200, cwd=ROOT)
-    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT")), None)
-    assert line, r.stderr[-3000:]
-    out = json.loads(line[len("RESULT"):])
+    out = _result_of(FOUR_DEVICES.format(root=ROOT, out=str(tmp_path)))
     runs = out["runs"]
     assert [(x["lam"], x["tau"], x["seed"]) for x in runs] == [(0.5, 0.05, 0), (0.5, 0.05, 1), (8.0, 0.05, 0),
                                                                 (8.0, 0.05, 1)]
@@ -183,11 +188,6 @@ def test_a_data_parallel_run_on_four_devices_matches_one_device_to_float32_round
     """The tiny FPMD-R run with its 4 envs and 16-item batches split over 4 CPU devices
     ends with the policy of the one-device run up to float32 rounding (relative 1e-5;
     measured 4e-7): the gradients are averaged over the devices, not summed or dropped."""
-    code = DATA_PARALLEL.format(root=ROOT, out=str(tmp_path))
-    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=1200,
-                       cwd=ROOT)
-    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT")), None)
-    assert line, r.stderr[-3000:]
-    out = json.loads(line[len("RESULT"):])
+    out = _result_of(DATA_PARALLEL.format(root=ROOT, out=str(tmp_path)))
     assert out["env_devices"] == 4
     assert out["rel"] < 1e-5, out
