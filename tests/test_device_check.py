@@ -8,8 +8,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import device_check
 
 
-def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path):
+def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path, monkeypatch):
+    """The GPU-loop-flags step's fresh process runs in this one instead (the flags only
+    matter on a GPU; the same compiled programs serve it)."""
+    calls = []
+
+    def in_process(cmd, env=None, **_):
+        calls.append((cmd, env))
+        return device_check.main(cmd[2:])
+
+    monkeypatch.setattr(device_check.subprocess, "run", in_process)
     assert device_check.main(["--smoke", "--out", str(tmp_path)]) == 0
+    assert calls and calls[0][1]["FPMD_MJX_GPU_LOOPS"] == "1" and "--only-iteration" in calls[0][0]
     res = json.loads((tmp_path / "results.json").read_text())
     assert {(r["profile"], r["batch"]) for r in res["latency"]} == {("faithful", 5), ("newton1", 5)}
     assert all(r["ms_per_vector_step"] > 0 for r in res["latency"])
@@ -38,3 +48,15 @@ def test_a_wheel_split_into_parts_is_reassembled_bit_for_bit(tmp_path, monkeypat
     (tmp_path / "elsewhere").rename(parts[2])
     assert device_check.join_wheels(str(tmp_path)) == [str(wheel)]
     assert wheel.read_bytes() == data
+
+
+def test_gpu_loop_flags_are_added_once_and_only_when_asked(monkeypatch):
+    from fpmd_mjx import jax_setup
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    assert not jax_setup.gpu_loop_flags(False)
+    assert jax_setup.gpu_loop_flags(True) and jax_setup.gpu_loop_flags(True)
+    import os
+
+    flags = os.environ["XLA_FLAGS"]
+    assert flags.startswith("--xla_dump_to=/tmp/x") and flags.count("--xla_gpu_enable_command_buffer") == 1
