@@ -54,8 +54,10 @@ WHEELS = ("mujoco==4.0.0", "mujoco-core==4.0.0", "mujoco-studio==4.0.0", "mujoco
           "jaxopt", "ml_collections", "dm_env", "cloudpickle", "farama-notifications", "glfw", "pyopengl")
 
 FULL = dict(tasks=("hopper", "ant"), batches=(1, 5, 25, 64, 512), profiles=("faithful", "newton1"), steps=50,
+            physics=("jax", "warp"),
             train_env="hopper", seeds=(1, 5, 10), iters=100, learn_seeds=5, max_learn_steps=None, overrides={})
 SMOKE = dict(tasks=("inverted_pendulum",), batches=(5,), profiles=("faithful", "newton1"), steps=5,
+             physics=("jax",),  # Warp on a CPU takes minutes (tests/test_warp.py covers it)
              train_env="inverted_pendulum", seeds=(1, 2), iters=4, learn_seeds=2, max_learn_steps=256,
              overrides=dict(num_envs=4, hidden_sizes=[16, 16], num_particles=4, batch_size=16, buffer_size=512,
                             eval_episodes=2, time_embed_dim=8))
@@ -157,10 +159,11 @@ def latency(s: Session, plan: dict, share: float = 0.35) -> None:
     rows = ["| task | physics | profile | batch | ms / vector step | env steps/s |", "|---|---|---|---|---|---|"]
     found = []
     backends = ["jax"]
-    try:
-        backends.append(check_physics("warp"))
-    except ValueError as e:
-        rows.append(f"| (warp) | not measured: {e} | | | | |")
+    if "warp" in plan["physics"]:
+        try:
+            backends.append(check_physics("warp"))
+        except ValueError as e:
+            rows.append(f"| (warp) | not measured: {e} | | | | |")
     order = [(t, ph, p, b) for ph in backends for p in plan["profiles"] for t in plan["tasks"]
              for b in plan["batches"]]
     for task, phys, prof, batch in order:
