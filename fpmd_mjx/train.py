@@ -95,7 +95,7 @@ def data_parallel(cfg):
     """``(shard_envs, shard_batches)`` for ``cfg.devices`` > 1: sharding constraints that
     split the env axis of a tree and the batch axis of stacked update batches
     ``(updates, batch, ...)`` over the first ``cfg.devices`` local devices (parameters
-    stay replicated, so XLA averages the gradients with one all-reduce per update).
+    stay replicated, so XLA averages the gradients over the devices at every update).
     Identity functions for one device. ConfigError (one line) when too few devices."""
     if cfg.devices == 1:
         return (lambda tree: tree), (lambda tree: tree)
