@@ -167,7 +167,7 @@ class _Rows:
     over ``mesh``'s devices when given) and reading rows back."""
 
     def __init__(self, num_rows: int, mesh=None):
-        self.n, self.held = num_rows, list(range(num_rows))
+        self.n = num_rows
         self.sharding = None if mesh is None else jax.sharding.NamedSharding(
             mesh, jax.sharding.PartitionSpec(mesh.axis_names[0]))
 
@@ -179,7 +179,7 @@ class _Rows:
     def get(self, tree) -> dict:
         """``{row: host tree}`` for every row."""
         host = jax.device_get(tree)
-        return {k: jax.tree.map(lambda x, k=k: x[k], host) for k in self.held}
+        return {k: jax.tree.map(lambda x, k=k: x[k], host) for k in range(self.n)}
 
     @staticmethod
     def row(tree, k: int):
@@ -286,9 +286,8 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
         # the step every run reached (a stop between two runs' saves leaves some one checkpoint ahead)
         common = min((max(checkpoint_steps(r.out), default=0) for r in runs), default=None)
         parts = {k: ckpts[k].restore_state(template, at_most=common) for k in mine}
-        restored = [parts[k][0] if k in parts else None for k in range(len(padded))]
-        restored[len(runs):] = [parts[0][0]] * (len(padded) - len(runs))  # padding copies run 0
-        state = rows.put(restored)
+        # padding rows copy run 0
+        state = rows.put([parts[k][0] for k in mine] + [parts[0][0]] * (len(padded) - len(runs)))
         best = {k: parts[k][1].get("best_eval_return", -math.inf) for k in mine}
     else:
         state = progs.warmup(hp, progs.init(hp, keys))
@@ -319,7 +318,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     next_eval = (steps() // cfg.eval_every + 1) * cfg.eval_every if resume else steps()
     next_ckpt = (steps() // cfg.checkpoint_every + 1) * cfg.checkpoint_every if resume else steps()
     interrupted = False
-    first_dir = runs[mine[0]].out if mine else runs[0].out
+    first_dir = runs[0].out
     try:
         while True:
             step = steps()
@@ -351,12 +350,10 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
             rate = (steps() - step) / max(time.time() - t_chunk, 1e-9)
             _log_chunk(loggers, steps(), rate, m)
             bar.update(steps() - step)
-            if mine:
-                bar.set_postfix(eval=f"{np.mean(list(latest.values())):.1f}",
-                                best=f"{np.mean(list(best.values())):.1f}")
+            bar.set_postfix(eval=f"{np.mean(list(latest.values())):.1f}", best=f"{np.mean(list(best.values())):.1f}")
     except KeyboardInterrupt:
         interrupted = True
-        last = ckpts[mine[0]].latest_step() if mine else None
+        last = ckpts[0].latest_step()
         print(f"\ninterrupted at env step {steps()}; last checkpoint: "
               f"{last} in {os.path.join(first_dir, 'checkpoints')} (continue with --resume)")
     finally:
@@ -365,9 +362,8 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
             c.close()
         for lg in loggers.values():
             lg.close()
-    nan = float("nan")
-    return RunResult(env_steps=steps(), eval_returns=[latest.get(k, nan) for k in range(len(runs))],
-                     best_returns=[best.get(k, nan) for k in range(len(runs))],
+    return RunResult(env_steps=steps(), eval_returns=[latest[k] for k in mine],
+                     best_returns=[best[k] for k in mine],
                      run_dirs=[r.out for r in runs], eval_nfe=agent.eval_nfe, interrupted=interrupted)
 
 

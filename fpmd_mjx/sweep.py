@@ -1,6 +1,6 @@
 """Sweeps as programs: every (task, algorithm) of a sweep is one compiled program whose
-runs (seeds x grid values) sit on a vmapped run axis, sharded over the devices of all
-processes (``scripts/sweep.py`` is a thin shell over :func:`plan` and :func:`run`).
+runs (seeds x grid values) sit on a vmapped run axis, sharded over the local devices
+(``scripts/sweep.py`` is a thin shell over :func:`plan` and :func:`run`).
 
 Layout under the sweep directory ``OUT``::
 
@@ -99,7 +99,7 @@ def plan(envs, algos, num_seeds: int, out: str, overrides: dict | None = None, g
 def plan_record(groups: list[Group], args: dict) -> dict:
     """What ``OUT/sweep.json`` holds: the arguments and every run's directory, seed and grid point."""
     return {"args": args, "groups": [
-        {"env": g.cfg.env, "algo": g.cfg.algo, "gym_id": None, "config": g.cfg.to_dict(),
+        {"env": g.cfg.env, "algo": g.cfg.algo, "config": g.cfg.to_dict(),
          "runs": [{"dir": os.path.relpath(r.out, os.path.dirname(g.out)), "seed": r.seed, "grid": dict(r.grid)}
                   for r in g.runs]} for g in groups]}
 
@@ -120,13 +120,14 @@ def status(group: Group) -> str:
     last = [max(checkpoint_steps(r.out), default=None) for r in group.runs]
     if any(s is None for s in last):  # (a stop during the very first saves: start over)
         return "new"
-    if all(s is not None and s >= group.cfg.total_steps for s in last):
+    if all(s >= group.cfg.total_steps for s in last):
         return "done"
     return "partial"
 
 
 def local_mesh_or_none(devices=None):
-    """A one-axis mesh (``"runs"``) over ``devices`` (default: every local device), or None when there is only one device (no sharding needed)."""
+    """A one-axis mesh (``"runs"``) over ``devices`` (default: every local device), or
+    None when there is only one device (no sharding needed)."""
     import jax
     import numpy as np
 

@@ -64,6 +64,7 @@ def make(name: str, solver_caps: bool = True, profile: str = "faithful", physics
     ``physics``: the MJX backend, ``"jax"`` or ``"warp"`` (``base.PHYSICS``); with warp,
     ``warp_envs`` is the most envs stepped together (``TaskSpec.warp_envs``)."""
     canonical = canonical_name(name)
-    check_physics(physics, _TABLE[canonical][1])
+    task_spec = _TABLE[canonical][1]
+    check_physics(physics, task_spec)
     return _make_cached(canonical, bool(solver_caps), check_profile(profile), physics,
-                        int(warp_envs) if physics == "warp" else 64)
+                        int(warp_envs) if physics == "warp" else task_spec.warp_envs)
