@@ -7,7 +7,8 @@ Layout of one run directory (one seed)::
 
 ``state`` is the whole ``TrainState`` (for ``--resume``), ``policy`` the evaluation
 parameters, ``critic`` the online critic's (FPMD/DPMD: for best-of-N evaluation;
-absent for SAC and in older checkpoints), ``meta`` a JSON dict (task, algo, config, step, eval returns, package
+absent for SAC and in older checkpoints; ``state`` is absent in the runs of a
+multi-process sweep, whose training state is one :class:`GroupCheckpointer`), ``meta`` a JSON dict (task, algo, config, step, eval returns, package
 version, ``format``). Saves are synchronous and orbax writes each step to a
 temporary directory renamed on completion, so a crash or Ctrl-C mid-save leaves
 the previous checkpoint loadable.
@@ -20,6 +21,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 import fpmd_mjx
@@ -36,8 +38,16 @@ class DamagedCheckpoint(CheckpointError):
 
 
 def _manager(path: str, items: tuple[str, ...], keep: int) -> ocp.CheckpointManager:
-    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
-    return ocp.CheckpointManager(os.path.abspath(path), options=opts, item_names=items)
+    # one process writes a run's checkpoints (in a multi-process job, process 0): no
+    # barriers with the other processes, and it is the primary host of every item
+    me = jax.process_index()
+    alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+    handlers = {name: ocp.JsonCheckpointHandler(multiprocessing_options=alone) if name == "meta"
+                else ocp.StandardCheckpointHandler(multiprocessing_options=alone) for name in items}
+    os.makedirs(path, exist_ok=True)
+    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=False, enable_async_checkpointing=False,
+                                        multiprocessing_options=alone)
+    return ocp.CheckpointManager(os.path.abspath(path), options=opts, item_handlers=handlers)
 
 
 class RunCheckpointer:
@@ -49,8 +59,11 @@ class RunCheckpointer:
         self.best = _manager(os.path.join(run_dir, "best"), ("policy", "critic", "meta"), 1)
 
     def save(self, step: int, state: Any, policy: Any, meta: dict, critic: Any = None) -> None:
+        """``state=None`` saves the policy, critic and meta only (the runs of a
+        multi-process sweep, whose state is in the group's checkpoint)."""
+        items = {} if state is None else {"state": ocp.args.StandardSave(_fill_empty(state))}
         self.periodic.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_fill_empty(state)), policy=ocp.args.StandardSave(policy),
+            **items, policy=ocp.args.StandardSave(policy),
             meta=ocp.args.JsonSave(_with_version(meta)), **_critic_arg(critic)), force=True)
         self.periodic.wait_until_finished()
 
@@ -95,6 +108,75 @@ class RunCheckpointer:
     def close(self) -> None:
         self.periodic.close()
         self.best.close()
+
+
+class GroupCheckpointer:
+    """The training state of a multi-process program: one orbax checkpoint of the
+    global ``TrainState`` (run axis sharded over the devices of every process), which
+    every process saves together, each writing only the shards it holds.
+
+    Layout: ``GROUP/group_state/<env_step>/{state,meta}``; ``meta`` lists every run's
+    best and latest evaluation return. It restores on any number of processes and
+    devices: orbax reshards to the new mesh, and a run axis padded to a different
+    device count is truncated or padded with zeros (padding rows are never written)."""
+
+    DIR = "group_state"
+
+    def __init__(self, group_dir: str, keep: int = 3):
+        self.directory = os.path.join(os.path.abspath(group_dir), self.DIR)
+        opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        self.mgr = ocp.CheckpointManager(self.directory, options=opts, item_handlers={
+            "state": ocp.PyTreeCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()})
+
+    @staticmethod
+    def steps(group_dir: str) -> list[int]:
+        """Env steps of the group checkpoints in ``group_dir``, newest first (no orbax involved)."""
+        root = os.path.join(group_dir, GroupCheckpointer.DIR)
+        if not os.path.isdir(root):
+            return []
+        done = [d for d in os.listdir(root) if d.isdigit() and os.path.isdir(os.path.join(root, d, "meta"))]
+        return sorted(map(int, done), reverse=True)
+
+    def save(self, step: int, state: Any, meta: dict) -> None:
+        """Collective: every process calls it with the same ``step`` and ``meta``."""
+        self.mgr.save(step, args=ocp.args.Composite(state=ocp.args.PyTreeSave(_fill_empty_global(state)),
+                                                    meta=ocp.args.JsonSave(_with_version(meta))), force=True)
+        self.mgr.wait_until_finished()
+
+    def restore(self, step: int, template: Any) -> tuple[Any, dict]:
+        """The state of ``step`` shaped and sharded as ``template`` (``ShapeDtypeStruct``
+        leaves with shardings; collective) and its meta."""
+        filled = _fill_empty_global(template)
+        args = jax.tree.map(lambda t: ocp.ArrayRestoreArgs(sharding=t.sharding, global_shape=t.shape, strict=False),
+                            filled)
+        out = self.mgr.restore(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(item=filled, restore_args=args), meta=ocp.args.JsonRestore()))
+        state = jax.tree.map(lambda t, x: _zeros_like_global(t) if t.size == 0 else x, template, out["state"])
+        return state, dict(out["meta"])
+
+    def close(self) -> None:
+        self.mgr.close()
+
+
+def _zeros_like_global(t) -> jax.Array:
+    """Zeros shaped and sharded like ``t`` (an array or ``ShapeDtypeStruct``) in any process."""
+    zeros = np.zeros(t.shape, t.dtype)
+    return jax.make_array_from_callback(t.shape, t.sharding, lambda idx: zeros[idx])
+
+
+def _fill_empty_global(tree: Any) -> Any:
+    """:func:`_fill_empty` for arrays with a leading run axis sharded over several
+    processes: each zero-size leaf becomes a ``(runs,)`` placeholder with the same sharding."""
+    def fill(x):
+        if x.size:
+            return x
+        sharding = x.sharding
+        if isinstance(sharding, jax.sharding.NamedSharding):
+            sharding = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(*sharding.spec[:1]))
+        t = jax.ShapeDtypeStruct(x.shape[:1], x.dtype, sharding=sharding)
+        return t if isinstance(x, jax.ShapeDtypeStruct) else _zeros_like_global(t)
+
+    return jax.tree.map(fill, tree)
 
 
 def _critic_arg(critic) -> dict:

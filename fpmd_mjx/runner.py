@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fpmd_mjx.checkpoint import RunCheckpointer, checkpoint_steps
+from fpmd_mjx.checkpoint import GroupCheckpointer, RunCheckpointer, checkpoint_steps
 from fpmd_mjx.config import LOOP_FIELDS
 from fpmd_mjx.train import make_train
 
@@ -164,22 +164,51 @@ def _seed_dirs(out: str, num_seeds: int) -> list[str]:
 
 class _Rows:
     """The run axis of one program: building inputs from per-row host values (placed
-    over ``mesh``'s devices when given) and reading rows back."""
+    over ``mesh``'s devices when given, which may span several processes) and reading
+    rows back. ``local``: the rows whose shards this process holds (all of them in a
+    one-process job)."""
 
     def __init__(self, num_rows: int, mesh=None):
         self.n = num_rows
         self.sharding = None if mesh is None else jax.sharding.NamedSharding(
             mesh, jax.sharding.PartitionSpec(mesh.axis_names[0]))
+        if self.sharding is None:
+            self.local = list(range(num_rows))
+        else:
+            held = self.sharding.addressable_devices_indices_map((num_rows,)).values()
+            self.local = sorted({k for (rows,) in held for k in range(*rows.indices(num_rows))})
 
     def put(self, rows: list):
-        """A tree with a leading run axis from ``rows`` (one host tree per row)."""
-        tree = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *rows)
-        return jax.tree.map(jnp.asarray, tree) if self.sharding is None else jax.device_put(tree, self.sharding)
+        """A tree with a leading run axis from ``rows`` (one host tree per row; rows
+        this process does not hold may be None)."""
+        if self.sharding is None:
+            return jax.tree.map(lambda *xs: jnp.asarray(np.stack([np.asarray(x) for x in xs])), *rows)
+        ref = next(r for r in rows if r is not None)
+        by_row = [None if r is None else jax.tree.leaves(r) for r in rows]
+
+        def leaf(i, x):
+            def block(index):  # this device's rows of leaf i
+                return np.stack([np.asarray(by_row[k][i]) for k in range(*index[0].indices(self.n))])
+            return jax.make_array_from_callback((self.n, *np.shape(x)), self.sharding, block)
+
+        leaves = [leaf(i, x) for i, x in enumerate(jax.tree.leaves(ref))]
+        return jax.tree.unflatten(jax.tree.structure(ref), leaves)
 
     def get(self, tree) -> dict:
-        """``{row: host tree}`` for every row."""
-        host = jax.device_get(tree)
+        """``{row: host tree}`` for every row, on every process (a gather across
+        processes in a multi-process job: meant for small trees)."""
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            host = multihost_utils.process_allgather(tree, tiled=True)
+        else:
+            host = jax.device_get(tree)
         return {k: jax.tree.map(lambda x, k=k: x[k], host) for k in range(self.n)}
+
+    @staticmethod
+    def first(x) -> np.ndarray:
+        """The first row this process holds of a run-axis array."""
+        return np.asarray(x.addressable_shards[0].data)[0]
 
     @staticmethod
     def row(tree, k: int):
@@ -250,13 +279,23 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     return run_group(cfg, runs, resume=resume, progress=progress)
 
 
-def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh=None) -> RunResult:
+def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh=None, group_dir: str | None = None,
+              sync=None) -> RunResult:
     """Train the ``runs`` (:class:`RunSpec`; the same config but for seeds and grid
     values) as one compiled program, each writing its own run directory.
 
     With ``mesh`` (a one-axis ``jax.sharding.Mesh``) the run axis is sharded over its
     devices; the runs are padded to a multiple of ``mesh.size`` with copies that are
     computed and never written.
+
+    Several processes (``jax.distributed``; ``mesh`` spans the devices of all of them):
+    each process logs the runs it holds; the training state is one collective
+    :class:`~fpmd_mjx.checkpoint.GroupCheckpointer` in ``group_dir`` (each process writes
+    its own shards), and process 0 writes every run's policy checkpoints (small trees
+    gathered from the others), since orbax writes process-local arrays only there.
+    ``--resume`` takes the newest of the group checkpoint and the step every run's own
+    state checkpoint reached. ``sync()``, when given, is called at every chunk boundary
+    (the liveness check of :class:`fpmd_mjx.distributed.Distributed`; it raises to stop).
     """
     grid_keys = tuple(sorted({k for r in runs for k, _ in r.grid}))
     for r in runs:
@@ -267,31 +306,32 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     if mesh is not None and cfg.devices > 1:
         raise ValueError(f"devices={cfg.devices} (one run over several devices) cannot be combined with "
                          f"sharding runs over a mesh; use one or the other")
+    multi = jax.process_count() > 1
+    if multi and (group_dir is None or mesh is None or
+                  {d.process_index for d in mesh.devices.flat} != set(range(jax.process_count()))):
+        raise ValueError("a multi-process program needs a mesh over the devices of every process and a group_dir")
     width = mesh.size if mesh is not None else 1
     padded = list(runs) + [runs[0]] * (-len(runs) % width)
     progs = programs(cfg, len(padded), grid_keys, mesh)
     rows = _Rows(len(padded), mesh)
-    mine = list(range(len(runs)))  # the rows that are runs (the rest is padding)
+    every = range(len(runs))  # the rows that are runs (the rest is padding)
+    mine = [k for k in rows.local if k < len(runs)]  # the runs this process holds
+    writer = jax.process_index() == 0  # writes the runs' checkpoints (all of them: see above)
     trainer, agent = progs.trainer, progs.trainer.agent
     evaluate, nfes = progs.evaluate, progs.nfes
     hp = rows.put([{f: np.float32(dict(r.grid)[f]) for f in grid_keys} for r in padded]) if grid_keys else {}
     keys = rows.put([np.asarray(jax.random.PRNGKey(r.seed)) for r in padded])
 
-    ckpts = {k: RunCheckpointer(runs[k].out, cfg.keep_checkpoints) for k in mine}
+    ckpts = {k: RunCheckpointer(runs[k].out, cfg.keep_checkpoints) for k in every} if writer else {}
+    group_ckpt = GroupCheckpointer(group_dir, cfg.keep_checkpoints) if multi else None
     loggers = {k: _Logger(runs[k].out, resume) for k in mine}
-    best = {k: -math.inf for k in mine}
-    latest = {k: float("nan") for k in mine}
+    best = {k: -math.inf for k in every}
+    latest = {k: float("nan") for k in every}
     if resume:
-        template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-        # the step every run reached (a stop between two runs' saves leaves some one checkpoint ahead)
-        common = min((max(checkpoint_steps(r.out), default=0) for r in runs), default=None)
-        parts = {k: ckpts[k].restore_state(template, at_most=common) for k in mine}
-        # padding rows copy run 0
-        state = rows.put([parts[k][0] for k in mine] + [parts[0][0]] * (len(padded) - len(runs)))
-        best = {k: parts[k][1].get("best_eval_return", -math.inf) for k in mine}
+        state, best = _restore(trainer, runs, padded, rows, group_dir, ckpts, cfg.keep_checkpoints)
     else:
         state = progs.warmup(hp, progs.init(hp, keys))
-    steps = lambda: int(np.asarray(state.iteration)[0]) * cfg.num_envs
+    steps = lambda: int(rows.first(state.iteration)) * cfg.num_envs
 
     def evaluate_all():
         params = agent.policy_params(state.agent)
@@ -300,19 +340,35 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
         return {n: {k: float(np.mean(v)) for k, v in rows.get(evaluate[n](hp, params, ekeys)[0]).items()}
                 for n in nfes}
 
-    def save(k, step, evals, periodic):
-        r = runs[k]
-        meta = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo,
-                "config": r.config(cfg).to_dict(), "num_seeds": len(runs), "seed": r.seed, "env_steps": step,
-                "eval_return": latest[k], "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
-                "eval_returns_by_nfe": {str(n): evals[n][k] for n in evals} if evals else {}}
-        pol = rows.row(agent.policy_params(state.agent), k)
-        critic = rows.row(agent.critic_params(state.agent), k) if agent.critic_params else None
-        if periodic:
-            ckpts[k].save(step, rows.row(state, k), pol, meta, critic)
-        if evals and latest[k] >= best[k]:
-            best[k] = latest[k]
-            ckpts[k].save_best(step, pol, {**meta, "best_eval_return": best[k]}, critic)
+    def save_all(step, evals, periodic):
+        improved = {k for k in every if evals and latest[k] >= best[k]}
+        if multi and periodic:
+            group_ckpt.save(step, state, {"env_steps": step, "best_eval_return": [best[k] for k in every],
+                                          "eval_return": [latest[k] for k in every]})
+        if not (periodic or improved):
+            return
+        pol, critic = agent.policy_params(state.agent), agent.critic_params
+        critic = critic(state.agent) if critic else None
+        if multi:  # small trees, gathered for process 0
+            pol, critic = rows.get(pol), (rows.get(critic) if critic is not None else None)
+            row = lambda tree, k: None if tree is None else tree[k]
+        else:
+            row = lambda tree, k: None if tree is None else jax.tree.map(lambda x: x[k], tree)
+        for k in every:
+            r = runs[k]
+            meta = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo,
+                    "config": r.config(cfg).to_dict(), "num_seeds": len(runs), "seed": r.seed, "env_steps": step,
+                    "eval_return": latest[k], "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
+                    "eval_returns_by_nfe": {str(n): evals[n][k] for n in evals} if evals else {}}
+            if k in improved:
+                best[k] = latest[k]
+            if not writer:
+                continue
+            if periodic:
+                ckpts[k].save(step, None if multi else jax.tree.map(lambda x, k=k: x[k], state), row(pol, k), meta,
+                              row(critic, k))
+            if k in improved:
+                ckpts[k].save_best(step, row(pol, k), {**meta, "best_eval_return": best[k]}, row(critic, k))
 
     bar = _progress_bar(cfg.total_steps, steps(), progress)
     next_eval = (steps() // cfg.eval_every + 1) * cfg.eval_every if resume else steps()
@@ -321,18 +377,19 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     first_dir = runs[0].out
     try:
         while True:
+            if sync is not None:
+                sync()
             step = steps()
             evals = None
             if step >= next_eval or step >= cfg.total_steps:
                 evals = evaluate_all()
-                latest = {k: evals[agent.eval_nfe][k] for k in mine}
+                latest = {k: evals[agent.eval_nfe][k] for k in every}
                 next_eval = step + cfg.eval_every
                 _log_eval(loggers, step, evals, agent.eval_nfe)
             if evals is not None or step >= next_ckpt or step >= cfg.total_steps:
                 periodic = step >= next_ckpt or step >= cfg.total_steps
                 with _interrupt_after():  # a Ctrl-C during a save stops after it, never inside it
-                    for k in mine:
-                        save(k, step, evals, periodic)
+                    save_all(step, evals, periodic)
                 if periodic:
                     next_ckpt = step + cfg.checkpoint_every
             if step >= cfg.total_steps:
@@ -341,7 +398,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
             todo = min(cfg.chunk_iterations, cfg.total_iterations - start_iter)  # exact budget
             t_chunk = time.time()  # the rate counts training only, not evaluation or saving
             new_state, m = progs.chunk_of(todo)(hp, state)
-            m = {k: v for k, v in rows.get(m).items() if k in loggers}
+            m = {k: v for k, v in rows.get(m).items() if k < len(runs)}
             bad = _first_nonfinite(m, start_iter, cfg.num_envs)
             if bad:
                 raise NonFiniteLoss(f"non-finite {bad[0]} at env step {bad[1]}; kept the last good checkpoint "
@@ -353,18 +410,51 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
             bar.set_postfix(eval=f"{np.mean(list(latest.values())):.1f}", best=f"{np.mean(list(best.values())):.1f}")
     except KeyboardInterrupt:
         interrupted = True
-        last = ckpts[0].latest_step()
+        last = max(checkpoint_steps(first_dir), default=None)
         print(f"\ninterrupted at env step {steps()}; last checkpoint: "
               f"{last} in {os.path.join(first_dir, 'checkpoints')} (continue with --resume)")
     finally:
         bar.close()
         for c in ckpts.values():
             c.close()
+        if group_ckpt is not None:
+            group_ckpt.close()
         for lg in loggers.values():
             lg.close()
-    return RunResult(env_steps=steps(), eval_returns=[latest[k] for k in mine],
-                     best_returns=[best[k] for k in mine],
+    return RunResult(env_steps=steps(), eval_returns=[latest[k] for k in every],
+                     best_returns=[best[k] for k in every],
                      run_dirs=[r.out for r in runs], eval_nfe=agent.eval_nfe, interrupted=interrupted)
+
+
+def _state_steps(run_dir: str) -> list[int]:
+    """Env steps of ``run_dir``'s checkpoints that hold a full training state."""
+    return [s for s in checkpoint_steps(run_dir) if os.path.isdir(os.path.join(run_dir, "checkpoints", str(s), "state"))]
+
+
+def _restore(trainer, runs, padded, rows, group_dir, ckpts, keep):
+    """(state over the run axis, best returns per run) to resume from: the newest of the
+    group checkpoint (multi-process jobs) and the step every run's own state reached."""
+    per_run = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    common = min((max(_state_steps(r.out), default=0) for r in runs), default=0)
+    group_steps = GroupCheckpointer.steps(group_dir) if group_dir else []
+    if group_steps and group_steps[0] >= common:
+        sharding = rows.sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        template = jax.tree.map(lambda t: jax.ShapeDtypeStruct((rows.n, *t.shape), t.dtype, sharding=sharding),
+                                per_run)
+        gc = GroupCheckpointer(group_dir, keep)
+        try:
+            state, meta = gc.restore(group_steps[0], template)
+        finally:
+            gc.close()
+        return state, dict(enumerate(meta["best_eval_return"][:len(runs)]))
+    if jax.process_count() > 1:
+        raise ValueError(f"the newest checkpoints of {group_dir!r} were written by a one-process run (env step "
+                         f"{common}); resume it with one process")
+    # the step every run reached (a stop between two runs' saves leaves some one checkpoint ahead)
+    parts = {k: ckpts[k].restore_state(per_run, at_most=common) for k in range(len(runs))}
+    # padding rows copy run 0
+    state = rows.put([parts[k][0] for k in range(len(runs))] + [parts[0][0]] * (len(padded) - len(runs)))
+    return state, {k: parts[k][1].get("best_eval_return", -math.inf) for k in range(len(runs))}
 
 
 @contextlib.contextmanager

@@ -1,15 +1,20 @@
 """Sweeps as programs: every (task, algorithm) of a sweep is one compiled program whose
-runs (seeds x grid values) sit on a vmapped run axis, sharded over the local devices
-(``scripts/sweep.py`` is a thin shell over :func:`plan` and :func:`run`).
+runs (seeds x grid values) sit on a vmapped run axis, sharded over the devices of every
+process of the job (``scripts/sweep.py`` is a thin shell over :func:`plan` and :func:`run`;
+several processes join through :mod:`fpmd_mjx.distributed`).
 
 Layout under the sweep directory ``OUT``::
 
     OUT/sweep.json                          the plan (for --resume checks and results_table)
     OUT/<task>-<algo>/seed_<k>/             one run, exactly as scripts/train.py writes it
     OUT/<task>-<algo>/<field>=<v>,.../seed_<k>/   with a --grid
+    OUT/<task>-<algo>/group_state/<step>/   several processes: the program's training state
 
 Seeds are ``cfg.seed + k``. Each run directory holds ``run.json``, ``metrics.csv``, ``tb/``,
-``checkpoints/`` and ``best/``, so ``validation/gym_eval.py`` and ``--resume`` work on it.
+``checkpoints/`` and ``best/``, so ``validation/gym_eval.py`` works on it, and ``--resume``
+on the sweep. A one-process sweep's run directories also hold each run's training state
+(``scripts/train.py --resume`` works on them); a multi-process sweep keeps it in
+``group_state/``, restorable on any number of processes.
 """
 from __future__ import annotations
 
@@ -125,9 +130,9 @@ def status(group: Group) -> str:
     return "partial"
 
 
-def local_mesh_or_none(devices=None):
-    """A one-axis mesh (``"runs"``) over ``devices`` (default: every local device), or
-    None when there is only one device (no sharding needed)."""
+def mesh_or_none(devices=None):
+    """A one-axis mesh (``"runs"``) over ``devices`` (default: every device of every
+    process), or None when there is only one device (no sharding needed)."""
     import jax
     import numpy as np
 
@@ -137,11 +142,16 @@ def local_mesh_or_none(devices=None):
     return jax.sharding.Mesh(np.array(devices), ("runs",))
 
 
-def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=None, log=print) -> dict:
+def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=None, log=print,
+        sync=None) -> dict:
     """Train every group (one program each, the run axis sharded over ``mesh``).
 
     ``resume``: groups already at their budget are skipped, partial ones continue from
-    every run's last checkpoint, new ones start. Returns ``{group name: RunResult}``."""
+    every run's last checkpoint, new ones start. ``sync``: called at every chunk boundary
+    (a multi-process job's liveness check, see :mod:`fpmd_mjx.distributed`). Returns
+    ``{group name: RunResult}``."""
+    import jax
+
     from fpmd_mjx.runner import run as run_one
     from fpmd_mjx.runner import run_group, save_run_info
 
@@ -151,10 +161,13 @@ def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=N
         if state == "done":
             log(f"{g.name}: done, skipped")
             continue
-        for r in g.runs:
-            save_run_info(r.out, r.config(g.cfg), 1)
+        if jax.process_index() == 0:
+            for r in g.runs:
+                save_run_info(r.out, r.config(g.cfg), 1)
         log(f"{g.name}: {len(g.runs)} runs in one program ({state})")
         if g.cfg.algo == "ppo":  # brax's loop: one run at a time, each its own directory
+            if jax.process_count() > 1:
+                raise ConfigError("ppo trains with brax's own loop in one process; sweep it without --coordinator")
             for r in g.runs:
                 results.setdefault(g.name, []).append(
                     run_one(r.config(g.cfg), r.out, 1, resume=state == "partial", progress=progress))
@@ -162,5 +175,5 @@ def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=N
         if g.cfg.devices > 1 and mesh is not None:
             log(f"{g.name}: devices={g.cfg.devices}: each run data parallel, runs one program on those devices")
         results[g.name] = run_group(g.cfg, list(g.runs), resume=state == "partial", progress=progress,
-                                    mesh=None if g.cfg.devices > 1 else mesh)
+                                    mesh=None if g.cfg.devices > 1 else mesh, group_dir=g.out, sync=sync)
     return results

@@ -5,12 +5,16 @@ one compiled program per (task, algorithm), its runs sharded over every device.
     python scripts/sweep.py --envs hopper --algos fpmd_m --seeds 3 --grid lam=0.5,1,2 --out runs/lam
     python scripts/sweep.py ... --out runs/table1 --resume        # continue every run from its checkpoint
     python validation/results_table.py runs/table1                # Gymnasium replays -> Table-1 markdown/CSV
+
+Several hosts (one process per host, the same command on each, a shared OUT; see the
+README's "Scaling out"):
+
+    python scripts/sweep.py ... --coordinator 10.0.0.1:1234 --num-processes 2 --process-id 0
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import warnings
@@ -34,9 +38,22 @@ def parse_args(argv=None):
                    help="vary a grid field across the runs of each program (repeatable: the product)")
     p.add_argument("--resume", action="store_true", help="continue the sweep in OUT")
     p.add_argument("--devices", type=int, default=None,
-                   help="shard the runs over the first N devices (default: all)")
+                   help="shard the runs over the first N devices of each process (default: all)")
+    p.add_argument("--coordinator", default=os.environ.get("JAX_COORDINATOR_ADDRESS"), metavar="HOST:PORT",
+                   help="process 0's address, for a job of several processes (env JAX_COORDINATOR_ADDRESS)")
+    p.add_argument("--num-processes", type=int, default=_env_int("JAX_NUM_PROCESSES"),
+                   help="processes in the job (env JAX_NUM_PROCESSES)")
+    p.add_argument("--process-id", type=int, default=_env_int("JAX_PROCESS_ID"),
+                   help="this process's id, 0 .. num-processes - 1 (env JAX_PROCESS_ID)")
+    p.add_argument("--peer-timeout", type=float, default=120.0, metavar="S",
+                   help="seconds without a sign of life from another process before stopping (default 120)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
+
+
+def _env_int(name: str):
+    v = os.environ.get(name)
+    return int(v) if v and v.strip().lstrip("-").isdigit() else None
 
 
 def _error(msg: str) -> int:
@@ -49,12 +66,16 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     from fpmd_mjx import sweep
     from fpmd_mjx.config import ConfigError, cli_overrides
+    from fpmd_mjx.distributed import Distributed, PeerLost
 
     try:
         overrides = cli_overrides(args.config, args.set, total_steps=args.steps, seed=args.seed)
         grid = sweep.parse_grid(args.grid)
         groups = sweep.plan(_split(args.envs), _split(args.algos), args.seeds, args.out, overrides, grid,
                             args.config_dir)
+        dist = Distributed.from_args(args.coordinator, args.num_processes, args.process_id, args.peer_timeout)
+        if dist.num_processes > 1 and any(g.cfg.algo == "ppo" for g in groups):
+            raise ConfigError("ppo trains with brax's own loop in one process; sweep it without --coordinator")
     except ConfigError as e:
         return _error(str(e))
     record = sweep.plan_record(groups, {k: v for k, v in vars(args).items()
@@ -73,30 +94,43 @@ def main(argv=None) -> int:
 
     from fpmd_mjx.jax_setup import enable_compilation_cache
 
+    try:
+        dist.initialize()
+    except ConfigError as e:
+        return _error(str(e))
     enable_compilation_cache()
     import jax
 
     devices = _devices(args.devices)
     if isinstance(devices, str):
         return _error(devices)
-    mesh = sweep.local_mesh_or_none(devices)
-    os.makedirs(args.out, exist_ok=True)
-    with open(plan_file, "w") as f:
-        json.dump(record, f, indent=2)
+    mesh = sweep.mesh_or_none(devices)
+    if dist.process_id == 0:
+        os.makedirs(args.out, exist_ok=True)
+        with open(plan_file, "w") as f:
+            json.dump(record, f, indent=2)
     n = sum(len(g.runs) for g in groups)
-    print(f"sweep of {n} runs in {len(groups)} programs on {len(devices)} {jax.devices()[0].platform} "
-          f"device(s); out: {args.out}")
-    results = sweep.run(groups, resume=args.resume, progress=not args.no_progress, mesh=mesh)
+    who = f"[process {dist.process_id}] " if dist.num_processes > 1 else ""
+    print(f"{who}sweep of {n} runs in {len(groups)} programs on {len(devices)} {jax.devices()[0].platform} "
+          f"device(s) of {dist.num_processes} process(es); out: {args.out}")
+    try:
+        results = sweep.run(groups, resume=args.resume, progress=not args.no_progress, mesh=mesh,
+                            log=lambda m: print(f"{who}{m}"), sync=dist.sync)
+    except PeerLost as e:
+        # every checkpoint on disk is whole (saves are synchronous); leave without the
+        # runtime's shutdown barrier, which would wait for the lost process
+        print(f"error: {e}; continue with --resume", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(3)
     for name, res in results.items():
         for r in (res if isinstance(res, list) else [res]):
-            held = [(os.path.relpath(d, args.out), round(b, 1)) for d, b in zip(r.run_dirs, r.best_returns)
-                    if not math.isnan(b)]
-            if held:
-                print(f"{name}: best MJX eval return per run: {held}")
+            best = [(os.path.relpath(d, args.out), round(b, 1)) for d, b in zip(r.run_dirs, r.best_returns)]
+            print(f"{who}{name}: best MJX eval return per run: {best}")
+    dist.shutdown()
     interrupted = any(r.interrupted for res in results.values() for r in (res if isinstance(res, list) else [res]))
     if interrupted:
         return 130
-    print(f"done; the table: python validation/results_table.py {args.out}")
+    print(f"{who}done; the table: python validation/results_table.py {args.out}")
     return 0
 
 
@@ -105,14 +139,18 @@ def _split(s: str) -> list[str]:
 
 
 def _devices(n):
-    """The first ``n`` devices (all by default), or an error message."""
+    """The first ``n`` devices of every process (all by default), or an error message."""
     import jax
 
     if n is None:
         return jax.devices()
-    if not 1 <= n <= len(jax.devices()):
-        return f"--devices {n}: this machine has {len(jax.devices())} device(s); valid: 1..{len(jax.devices())}"
-    return jax.devices()[:n]
+    local = jax.local_device_count()
+    if not 1 <= n <= local:
+        return f"--devices {n}: this machine has {local} device(s); valid: 1..{local}"
+    by_process = {}
+    for d in jax.devices():
+        by_process.setdefault(d.process_index, []).append(d)
+    return [d for p in sorted(by_process) for d in by_process[p][:n]]
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ FOUR_DEVICES = textwrap.dedent("""
     assert len(jax.devices()) == 4
     groups = sweep.plan(["inverted_pendulum"], ["fpmd_r"], 2, os.path.join(out, "sweep"), TINY,
                         {{"lam": (0.5, 8.0), "tau": (0.05,)}})
-    sweep.run(groups, progress=False, mesh=sweep.local_mesh_or_none())
+    sweep.run(groups, progress=False, mesh=sweep.mesh_or_none())
     g = groups[0]
     for r in g.runs:  # the same runs one by one, on one device
         run_group(g.cfg, [dataclasses.replace(r, out=r.out.replace("sweep", "alone"))], progress=False)
@@ -114,7 +114,7 @@ FOUR_DEVICES = textwrap.dedent("""
         res.append({{"dir": os.path.relpath(r.out, out), "max_diff": max(float(np.abs(x - y).max()) for x, y in zip(a, b)),
                      "eval": [ma["eval_return"], mb["eval_return"]], "lam": ma["config"]["lam"],
                      "tau": ma["config"]["tau"], "seed": ma["seed"], "params": [float(x.sum()) for x in a]}})
-    again = sweep.run(groups, resume=True, progress=False, mesh=sweep.local_mesh_or_none())
+    again = sweep.run(groups, resume=True, progress=False, mesh=sweep.mesh_or_none())
     print("RESULT" + json.dumps({{"runs": res, "resumed": list(again)}}))
 """)
 
