@@ -91,7 +91,8 @@ class RunCheckpointer:
         for step in steps:
             try:
                 out = self.periodic.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(_fill_empty(template)), meta=ocp.args.JsonRestore()))
+                    state=ocp.args.StandardRestore(_fill_empty(_on_this_device(template))),
+                    meta=ocp.args.JsonRestore()))
             except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
                 failed.append((os.path.join(str(self.periodic.directory), str(step)), e))
                 continue
@@ -179,6 +180,15 @@ def _fill_empty_global(tree: Any) -> Any:
     return jax.tree.map(fill, tree)
 
 
+def _on_this_device(template: Any) -> Any:
+    """``ShapeDtypeStruct`` leaves placed on this process's first device: a run saved
+    from one device of a sweep sharded over several (device 3, say) restores on a
+    machine with fewer devices, instead of orbax asking for the saved topology."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda t: jax.ShapeDtypeStruct(t.shape, t.dtype, sharding=device)
+                        if isinstance(t, jax.ShapeDtypeStruct) and t.sharding is None else t, template)
+
+
 def _critic_arg(critic) -> dict:
     """The optional ``critic`` item (online critic parameters, for best-of-N evaluation)."""
     return {} if critic is None else {"critic": ocp.args.StandardSave(critic)}
@@ -198,7 +208,7 @@ def load_critic(step_dir: str, trainer) -> Any:
 def _restore_item(step_dir: str, item: str, select, agent) -> Any:
     """Restore ``<step_dir>/<item>`` shaped as ``select(agent.init(key))``;
     DamagedCheckpoint when its files cannot be read back."""
-    template = jax.eval_shape(lambda k: select(agent.init(k)), jax.random.PRNGKey(0))
+    template = _on_this_device(jax.eval_shape(lambda k: select(agent.init(k)), jax.random.PRNGKey(0)))
     try:
         with ocp.StandardCheckpointer() as ckptr:
             return ckptr.restore(os.path.join(os.path.abspath(step_dir), item), template)

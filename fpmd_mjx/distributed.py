@@ -85,6 +85,14 @@ class Distributed:
         except Exception as e:  # noqa: BLE001 - the runtime raises several types
             raise ConfigError(f"process {self.process_id}: cannot join the job at coordinator {self.coordinator} "
                               f"within {self.peer_timeout:g} s ({type(e).__name__})") from None
+        self._beat(self._client())
+
+    @staticmethod
+    def _client():
+        """The coordination service's client (JAX keeps it private; orbax reads it the same way)."""
+        from jax._src import distributed
+
+        return distributed.global_state.client
 
     def _beat(self, client) -> None:
         """Background sign of life (every second, also while this process compiles)."""
@@ -110,35 +118,59 @@ class Distributed:
         ``peer_timeout`` seconds (a peer that is still compiling keeps beating)."""
         if not self.coordinator or self.num_processes == 1:
             return
-        import time
-
-        from jax._src import distributed
-
-        client = distributed.global_state.client
-        if self._round == 0:
-            self._beat(client)
+        client = self._client()
         self._round += 1
         client.key_value_set(f"fpmd_mjx/alive/{self._round}/{self.process_id}", "1")
         for p in range(self.num_processes):
-            if p == self.process_id:
-                continue
-            last, seen = None, time.time()
-            while True:
+            if p != self.process_id:
+                self._watch([p], until=f"fpmd_mjx/alive/{self._round}/{p}")
+
+    def lost_peer(self) -> str | None:
+        """After a failed exchange (a collective or a checkpoint barrier): the one-line
+        PeerLost message for a process whose heartbeat has stopped, or None when every
+        other process still beats (the failure was something else). Takes at most
+        ``peer_timeout`` seconds."""
+        if not self.coordinator or self.num_processes == 1:
+            return None
+        try:
+            self._watch([p for p in range(self.num_processes) if p != self.process_id])
+        except PeerLost as e:
+            return str(e)
+        return None
+
+    def _watch(self, peers: list, until: str | None = None) -> None:
+        """Wait until the key ``until`` appears (None: until every peer has beaten once
+        more); PeerLost for the first peer without a new heartbeat for ``peer_timeout`` s."""
+        import time
+
+        client = self._client()
+        start = time.time()
+        last, seen = {p: None for p in peers}, {p: start for p in peers}
+        fresh = set()
+        while True:
+            if until is not None:
                 try:
-                    client.blocking_key_value_get(f"fpmd_mjx/alive/{self._round}/{p}", 1000)
-                    break
+                    client.blocking_key_value_get(until, 1000)
+                    return
                 except Exception:  # noqa: BLE001 - not there yet, or the coordinator is gone
                     pass
+            else:
+                time.sleep(0.5)
+            for p in peers:
                 try:
                     beat = client.key_value_try_get(f"fpmd_mjx/beat/{p}")
                 except Exception:  # noqa: BLE001 - no beat yet, or the coordinator is gone
                     beat = None
-                if beat is not None and beat != last:
-                    last, seen = beat, time.time()
-                elif time.time() - seen > self.peer_timeout:
+                if beat is not None and beat != last[p]:
+                    if last[p] is not None:
+                        fresh.add(p)
+                    last[p], seen[p] = beat, time.time()
+                elif time.time() - seen[p] > self.peer_timeout:
                     who = f"process {p}" + (" (the coordinator)" if p == 0 else "")
                     raise PeerLost(f"{who} of {self.num_processes} stopped responding "
                                    f"(no sign of life for {self.peer_timeout:g} s)")
+            if until is None and fresh == set(peers):
+                return
 
     def shutdown(self) -> None:
         if self.coordinator:

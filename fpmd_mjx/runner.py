@@ -435,6 +435,7 @@ def _restore(trainer, runs, padded, rows, group_dir, ckpts, keep):
     """(state over the run axis, best returns per run) to resume from: the newest of the
     group checkpoint (multi-process jobs) and the step every run's own state reached."""
     per_run = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    # the step every run reached (a stop between two runs' saves leaves some one checkpoint ahead)
     common = min((max(_state_steps(r.out), default=0) for r in runs), default=0)
     group_steps = GroupCheckpointer.steps(group_dir) if group_dir else []
     if group_steps and group_steps[0] >= common:
@@ -447,14 +448,26 @@ def _restore(trainer, runs, padded, rows, group_dir, ckpts, keep):
         finally:
             gc.close()
         return state, dict(enumerate(meta["best_eval_return"][:len(runs)]))
+    # each process restores the runs it holds (a one-process sweep continued on several
+    # hosts: as numpy, since orbax restores a jax.Array held by one process only there)
+    held = [k for k in rows.local if k < len(runs)]
     if jax.process_count() > 1:
-        raise ValueError(f"the newest checkpoints of {group_dir!r} were written by a one-process run (env step "
-                         f"{common}); resume it with one process")
-    # the step every run reached (a stop between two runs' saves leaves some one checkpoint ahead)
-    parts = {k: ckpts[k].restore_state(per_run, at_most=common) for k in range(len(runs))}
-    # padding rows copy run 0
-    state = rows.put([parts[k][0] for k in range(len(runs))] + [parts[0][0]] * (len(padded) - len(runs)))
-    return state, {k: parts[k][1].get("best_eval_return", -math.inf) for k in range(len(runs))}
+        per_run = jax.tree.map(lambda t: np.zeros(t.shape, t.dtype), per_run)
+    parts = {}
+    for k in held:
+        ckpt = ckpts.get(k) or RunCheckpointer(runs[k].out, keep)
+        parts[k] = ckpt.restore_state(per_run, at_most=common)
+        if k not in ckpts:
+            ckpt.close()
+    # padding rows copy a run this process restored (any state: they are never written)
+    fill = parts[held[0]][0] if held else per_run
+    state = rows.put([parts[k][0] if k in parts else (fill if k in rows.local else None) for k in range(rows.n)])
+    bests = [parts[k][1].get("best_eval_return", -math.inf) if k in parts else -math.inf for k in range(len(runs))]
+    if jax.process_count() > 1:  # every process tracks every run's best
+        from jax.experimental import multihost_utils
+
+        bests = np.max(multihost_utils.process_allgather(np.asarray(bests, np.float64)), axis=0).tolist()
+    return state, dict(enumerate(bests))
 
 
 @contextlib.contextmanager

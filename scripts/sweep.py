@@ -117,11 +117,12 @@ def main(argv=None) -> int:
         results = sweep.run(groups, resume=args.resume, progress=not args.no_progress, mesh=mesh,
                             log=lambda m: print(f"{who}{m}"), sync=dist.sync)
     except PeerLost as e:
-        # every checkpoint on disk is whole (saves are synchronous); leave without the
-        # runtime's shutdown barrier, which would wait for the lost process
-        print(f"error: {e}; continue with --resume", file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        os._exit(3)
+        _peer_lost(str(e))
+    except Exception:
+        lost = dist.lost_peer()  # a collective or a checkpoint barrier failed: a process died there?
+        if lost:
+            _peer_lost(lost)
+        raise
     for name, res in results.items():
         for r in (res if isinstance(res, list) else [res]):
             best = [(os.path.relpath(d, args.out), round(b, 1)) for d, b in zip(r.run_dirs, r.best_returns)]
@@ -132,6 +133,14 @@ def main(argv=None) -> int:
         return 130
     print(f"{who}done; the table: python validation/results_table.py {args.out}")
     return 0
+
+
+def _peer_lost(message: str) -> None:
+    """Stop with one line. Every checkpoint on disk is whole (saves are synchronous);
+    leave without the runtime's shutdown barrier, which would wait for the lost process."""
+    print(f"error: {message}; continue with --resume", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(3)
 
 
 def _split(s: str) -> list[str]:

@@ -2,15 +2,18 @@
 as one program over a sharded run axis, each run written exactly as a lone run; one run
 can be data parallel over several devices (``devices``); bad input is one line.
 
-The tests that need several devices run in subprocesses (XLA's host platform split into
-4 CPU devices) and carry the ``multidevice`` mark: CI runs them after the default run."""
+The tests that need several devices or processes run in subprocesses (XLA's host
+platform split into CPU devices; two processes joined by ``jax.distributed`` on
+127.0.0.1) and carry the ``multidevice`` mark: CI runs them after the default run."""
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -63,6 +66,12 @@ def test_a_grid_value_the_config_rejects_is_a_one_line_error(tmp_path):
     (["--envs", "hopper", "--algos", "fpmd_m", "--grid", "foo=1"], "unknown field 'foo'"),
     (["--envs", "hopper", "--algos", "fpmd_m", "--devices", "9"], "--devices 9: this machine has"),
     (["--envs", "hopper", "--algos", "ppo", "--grid", "lam=1,2"], "ppo trains with brax's own loop"),
+    (["--envs", "hopper", "--algos", "fpmd_m", "--coordinator", "127.0.0.1:1", "--num-processes", "2",
+      "--process-id", "2"], "--process-id 2 out of range; valid: 0..1"),
+    (["--envs", "hopper", "--algos", "fpmd_m", "--process-id", "1"], "need --coordinator"),
+    (["--envs", "hopper", "--algos", "fpmd_m", "--coordinator", "nohost"], "expected HOST:PORT"),
+    (["--envs", "hopper", "--algos", "ppo", "--coordinator", "127.0.0.1:1", "--num-processes", "2",
+      "--process-id", "0"], "ppo trains with brax's own loop in one process"),
 ])
 def test_bad_sweep_arguments_are_one_line_errors_that_write_nothing(tmp_path, capsys, args, words):
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -72,6 +81,24 @@ def test_bad_sweep_arguments_are_one_line_errors_that_write_nothing(tmp_path, ca
     assert cli.main([*args, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_coordinator_is_a_one_line_error_that_writes_nothing(tmp_path):
+    out = tmp_path / "sw"
+    port = _free_port()  # nobody listens there
+    r = subprocess.run([sys.executable, SCRIPT, "--envs", "inverted_pendulum", "--algos", "fpmd_r", "--out", str(out),
+                        "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "1",
+                        "--peer-timeout", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2, r.stderr[-2000:]
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and f"cannot join the job at coordinator 127.0.0.1:{port}" in errors[0], r.stderr[-2000:]
     assert not out.exists()
 
 
@@ -191,3 +218,90 @@ def test_a_data_parallel_run_on_four_devices_matches_one_device_to_float32_round
     out = _result_of(DATA_PARALLEL.format(root=ROOT, out=str(tmp_path)))
     assert out["env_devices"] == 4
     assert out["rel"] < 1e-5, out
+
+
+# ---- several processes (subprocesses joined by jax.distributed) --------------------------------
+
+def _sweep_process(out, budget, process_id=None, port=None, devices=2):
+    """``scripts/sweep.py`` (3 seeds of the tiny FPMD-R on InvertedPendulum) as process
+    ``process_id`` of a two-process job on ``devices`` CPU devices each, or alone."""
+    cmd = [sys.executable, SCRIPT, "--envs", "inverted_pendulum", "--algos", "fpmd_r", "--seeds", "3",
+           "--out", str(out), "--no-progress", *TINY_SET, *budget]
+    if process_id is not None:
+        cmd += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(process_id),
+                "--peer-timeout", "20"]
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+
+
+def _job(out, budget, devices=2):
+    """Both processes of a two-process sweep, to completion."""
+    port = _free_port()
+    procs = [_sweep_process(out, budget, p, port, devices) for p in (0, 1)]
+    for p in procs:
+        assert p.wait(timeout=900) == 0, p.stderr.read()[-3000:]
+
+
+def _finals(out) -> dict:
+    """``{run dir: (env step, eval return, policy parameters)}`` of every run's newest checkpoint."""
+    import jax
+    import numpy as np
+
+    from fpmd_mjx.checkpoint import checkpoint_steps, load_policy
+
+    res = {}
+    for root, dirs, _ in os.walk(out):
+        if "checkpoints" in dirs:
+            step = max(checkpoint_steps(root))
+            _, _, params, meta = load_policy(os.path.join(root, "checkpoints", str(step)))
+            res[os.path.relpath(root, out)] = (step, meta["eval_return"], [np.asarray(x) for x in jax.tree.leaves(params)])
+    return res
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k][:2] == b[k][:2] and all((x == y).all() for x, y in zip(a[k][2], b[k][2])) for k in a)
+
+
+@pytest.mark.multidevice
+def test_two_processes_train_as_one_and_a_lost_one_is_named_then_resumed_on_another_count(tmp_path):
+    """3 runs over 2 processes x 2 CPU devices equal the same sweep in one process, bit
+    for bit; a killed process is named by the other (one line, exit 3) within the peer
+    timeout; --resume in one process on one device finishes every run from the group
+    checkpoint the two processes wrote."""
+    budget = ["--steps", "256", "--set=eval_every=64", "--set=checkpoint_every=64"]
+    one = _sweep_process(tmp_path / "one", budget, devices=4)
+    assert one.wait(timeout=900) == 0, one.stderr.read()[-3000:]
+    _job(tmp_path / "two", budget)
+    two, ref = _finals(tmp_path / "two"), _finals(tmp_path / "one")
+    assert len(ref) == 3 and all(v[0] == 256 for v in ref.values())
+    assert _same(two, ref)
+    for k in range(3):  # each run's log was written by the process holding it
+        assert os.path.isfile(tmp_path / "two" / "inverted_pendulum-fpmd_r" / f"seed_{k}" / "metrics.csv")
+
+    long = ["--steps", "4096", "--set=eval_every=256", "--set=checkpoint_every=256"]
+    out = tmp_path / "killed"
+    port = _free_port()
+    procs = [_sweep_process(out, long, p, port) for p in (0, 1)]
+    group = out / "inverted_pendulum-fpmd_r" / "group_state"
+    t0 = time.time()
+    while not (group.is_dir() and any(d.name.isdigit() and int(d.name) >= 512 for d in group.iterdir())):
+        assert time.time() - t0 < 600 and procs[1].poll() is None, procs[1].stderr.read()[-3000:]
+        time.sleep(0.2)
+    procs[1].kill()
+    t_kill = time.time()
+    rc = procs[0].wait(timeout=300)
+    errors = [ln for ln in procs[0].stderr.read().splitlines() if ln.startswith("error:")]
+    assert rc == 3 and len(errors) == 1 and "process 1 of 2 stopped responding" in errors[0], errors
+    assert time.time() - t_kill < 60
+    stopped = min(int(d.name) for d in group.iterdir() if d.name.isdigit())
+    assert stopped < 4096
+
+    resumed = _sweep_process(out, long + ["--resume"], devices=1)
+    assert resumed.wait(timeout=900) == 0, resumed.stderr.read()[-3000:]
+    assert "(partial)" in resumed.stdout.read()
+    finals = _finals(out)
+    assert len(finals) == 3 and all(v[0] == 4096 for v in finals.values()), {k: v[:2] for k, v in finals.items()}
+    with open(out / "inverted_pendulum-fpmd_r" / "seed_2" / "metrics.csv") as f:
+        logged = [int(line.split(",")[0]) for line in f.readlines()[1:]]
+    assert min(logged) < stopped and max(logged) == 4096  # one log, continued
