@@ -8,6 +8,7 @@ gathers and collective checkpoint saves of :mod:`fpmd_mjx.runner`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 from fpmd_mjx.config import ConfigError
@@ -34,7 +35,7 @@ class Distributed:
     _stop: object = None
 
     @classmethod
-    def from_args(cls, coordinator, num_processes, process_id, peer_timeout: float = 120.0) -> "Distributed":
+    def from_args(cls, coordinator, num_processes, process_id, peer_timeout: float = 120.0) -> Distributed:
         """Validated settings (one-line ConfigError)."""
         if not coordinator:
             if num_processes not in (None, 1) or process_id not in (None, 0):
@@ -149,11 +150,9 @@ class Distributed:
         fresh = set()
         while True:
             if until is not None:
-                try:
+                with contextlib.suppress(Exception):  # not there yet, or the coordinator is gone
                     client.blocking_key_value_get(until, 1000)
                     return
-                except Exception:  # noqa: BLE001 - not there yet, or the coordinator is gone
-                    pass
             else:
                 time.sleep(0.5)
             for p in peers:
