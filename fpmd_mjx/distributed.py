@@ -54,8 +54,10 @@ class Distributed:
         return cls(coordinator, num_processes, process_id, peer_timeout)
 
     def initialize(self) -> None:
-        """``jax.distributed.initialize`` (before any other JAX call); ConfigError when the
-        coordinator cannot be reached within ``peer_timeout`` seconds."""
+        """``jax.distributed.initialize`` (before any other JAX call) and this process's
+        heartbeat. ConfigError when the coordinator cannot be reached within
+        ``peer_timeout`` seconds, or the job is not complete within max(``peer_timeout``,
+        300) seconds (processes on several hosts are rarely started at the same moment)."""
         if not self.coordinator:
             return
         import socket
@@ -80,7 +82,7 @@ class Distributed:
         jax.config.update("jax_enable_recoverability", True)
         try:  # jax's own heartbeat outlasts ours, so a lost peer is reported by sync() first
             jax.distributed.initialize(self.coordinator, self.num_processes, self.process_id,
-                                       initialization_timeout=max(int(self.peer_timeout), 1),
+                                       initialization_timeout=max(int(self.peer_timeout), 300),
                                        heartbeat_timeout_seconds=int(3 * self.peer_timeout) + 10,
                                        shutdown_timeout_seconds=int(3 * self.peer_timeout) + 10)
         except Exception as e:  # noqa: BLE001 - the runtime raises several types

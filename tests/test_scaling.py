@@ -229,7 +229,7 @@ def _sweep_process(out, budget, process_id=None, port=None, devices=2):
            "--out", str(out), "--no-progress", *TINY_SET, *budget]
     if process_id is not None:
         cmd += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(process_id),
-                "--peer-timeout", "20"]
+                "--peer-timeout", "30"]
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
@@ -293,7 +293,7 @@ def test_two_processes_train_as_one_and_a_lost_one_is_named_then_resumed_on_anot
     rc = procs[0].wait(timeout=300)
     errors = [ln for ln in procs[0].stderr.read().splitlines() if ln.startswith("error:")]
     assert rc == 3 and len(errors) == 1 and "process 1 of 2 stopped responding" in errors[0], errors
-    assert time.time() - t_kill < 60
+    assert time.time() - t_kill < 90  # the peer timeout (30 s) and at most one chunk
     stopped = max(int(d.name) for d in group.iterdir() if d.name.isdigit())
     assert stopped < 4096
 
