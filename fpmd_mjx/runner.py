@@ -328,7 +328,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     best = {k: -math.inf for k in every}
     latest = {k: float("nan") for k in every}
     if resume:
-        state, best = _restore(trainer, runs, padded, rows, group_dir, ckpts, cfg.keep_checkpoints)
+        state, best = _restore(trainer, runs, rows, group_dir, ckpts, cfg.keep_checkpoints)
     else:
         state = progs.warmup(hp, progs.init(hp, keys))
     steps = lambda: int(rows.first(state.iteration)) * cfg.num_envs
@@ -342,6 +342,8 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
 
     def save_all(step, evals, periodic):
         improved = {k for k in every if evals and latest[k] >= best[k]}
+        for k in improved:  # before any save: a resumed run compares against the true best
+            best[k] = latest[k]
         if multi and periodic:
             group_ckpt.save(step, state, {"env_steps": step, "best_eval_return": [best[k] for k in every],
                                           "eval_return": [latest[k] for k in every]})
@@ -353,22 +355,17 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
             pol, critic = rows.get(pol), (rows.get(critic) if critic is not None else None)
             row = lambda tree, k: None if tree is None else tree[k]
         else:
-            row = lambda tree, k: None if tree is None else jax.tree.map(lambda x: x[k], tree)
-        for k in every:
+            row = lambda tree, k: None if tree is None else _Rows.row(tree, k)
+        for k in every if writer else ():
             r = runs[k]
             meta = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo,
                     "config": r.config(cfg).to_dict(), "num_seeds": len(runs), "seed": r.seed, "env_steps": step,
                     "eval_return": latest[k], "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
                     "eval_returns_by_nfe": {str(n): evals[n][k] for n in evals} if evals else {}}
-            if k in improved:
-                best[k] = latest[k]
-            if not writer:
-                continue
             if periodic:
-                ckpts[k].save(step, None if multi else jax.tree.map(lambda x, k=k: x[k], state), row(pol, k), meta,
-                              row(critic, k))
+                ckpts[k].save(step, None if multi else _Rows.row(state, k), row(pol, k), meta, row(critic, k))
             if k in improved:
-                ckpts[k].save_best(step, row(pol, k), {**meta, "best_eval_return": best[k]}, row(critic, k))
+                ckpts[k].save_best(step, row(pol, k), meta, row(critic, k))
 
     bar = _progress_bar(cfg.total_steps, steps(), progress)
     next_eval = (steps() // cfg.eval_every + 1) * cfg.eval_every if resume else steps()
@@ -431,7 +428,7 @@ def _state_steps(run_dir: str) -> list[int]:
     return [s for s in checkpoint_steps(run_dir) if os.path.isdir(os.path.join(run_dir, "checkpoints", str(s), "state"))]
 
 
-def _restore(trainer, runs, padded, rows, group_dir, ckpts, keep):
+def _restore(trainer, runs, rows, group_dir, ckpts, keep):
     """(state over the run axis, best returns per run) to resume from: the newest of the
     group checkpoint (multi-process jobs) and the step every run's own state reached."""
     per_run = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
