@@ -118,15 +118,18 @@ def load_plan(out: str) -> dict:
 
 
 def status(group: Group) -> str:
-    """``"new"`` (some run has no checkpoint), ``"done"`` (every run checkpointed at the
-    full budget) or ``"partial"``."""
-    from fpmd_mjx.checkpoint import checkpoint_steps
+    """``"new"`` (nothing to continue from), ``"done"`` (every run checkpointed at the
+    full budget) or ``"partial"`` (every run has a checkpoint, or a multi-process job
+    left a group checkpoint of the program's state)."""
+    from fpmd_mjx.checkpoint import GroupCheckpointer, checkpoint_steps
 
     last = [max(checkpoint_steps(r.out), default=None) for r in group.runs]
+    if all(s is not None and s >= group.cfg.total_steps for s in last):
+        return "done"
+    if GroupCheckpointer.steps(group.out):  # (a stop before every run's policy was exported)
+        return "partial"
     if any(s is None for s in last):  # (a stop during the very first saves: start over)
         return "new"
-    if all(s >= group.cfg.total_steps for s in last):
-        return "done"
     return "partial"
 
 
