@@ -132,11 +132,7 @@ class GroupCheckpointer:
     @staticmethod
     def steps(group_dir: str) -> list[int]:
         """Env steps of the group checkpoints in ``group_dir``, newest first (no orbax involved)."""
-        root = os.path.join(group_dir, GroupCheckpointer.DIR)
-        if not os.path.isdir(root):
-            return []
-        done = [d for d in os.listdir(root) if d.isdigit() and os.path.isdir(os.path.join(root, d, "meta"))]
-        return sorted(map(int, done), reverse=True)
+        return _step_numbers(os.path.join(group_dir, GroupCheckpointer.DIR), ("meta",))
 
     def save(self, step: int, state: Any, meta: dict) -> None:
         """Collective: every process calls it with the same ``step`` and ``meta``."""
@@ -266,20 +262,35 @@ def read_meta(step_dir: str) -> dict:
     raise CheckpointError(f"{step_dir!r} is not a fpmd_mjx checkpoint (no meta item)")
 
 
+STEP_ITEMS = ("meta", "policy")  # what every checkpoint step directory holds
+
+
 def _is_step_dir(path: str) -> bool:
-    return os.path.isdir(os.path.join(path, "meta")) and os.path.isdir(os.path.join(path, "policy"))
+    return all(os.path.isdir(os.path.join(path, i)) for i in STEP_ITEMS)
 
 
 def _steps_in(root: str) -> list[str]:
     """Step directories of a manager root, newest first."""
-    steps = [d for d in os.listdir(root) if d.isdigit() and _is_step_dir(os.path.join(root, d))]
-    return [os.path.join(root, d) for d in sorted(steps, key=int, reverse=True)]
+    return [os.path.join(root, str(s)) for s in _step_numbers(root, STEP_ITEMS)]
+
+
+def _step_numbers(root: str, items: tuple[str, ...]) -> list[int]:
+    """Steps of the finished step directories under ``root`` that hold ``items``, newest first."""
+    if not os.path.isdir(root):
+        return []
+    done = [d for d in os.listdir(root)
+            if d.isdigit() and all(os.path.isdir(os.path.join(root, d, i)) for i in items)]
+    return sorted(map(int, done), reverse=True)
 
 
 def checkpoint_steps(run_dir: str) -> list[int]:
     """Env steps of ``run_dir``'s periodic checkpoints, newest first (no orbax involved)."""
-    root = os.path.join(run_dir, "checkpoints")
-    return [int(os.path.basename(p)) for p in _steps_in(root)] if os.path.isdir(root) else []
+    return _step_numbers(os.path.join(run_dir, "checkpoints"), STEP_ITEMS)
+
+
+def state_steps(run_dir: str) -> list[int]:
+    """Env steps of ``run_dir``'s periodic checkpoints that hold a full training state, newest first."""
+    return _step_numbers(os.path.join(run_dir, "checkpoints"), (*STEP_ITEMS, "state"))
 
 
 def _latest_in(root: str) -> str | None:

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fpmd_mjx.checkpoint import GroupCheckpointer, RunCheckpointer, checkpoint_steps
+from fpmd_mjx.checkpoint import GroupCheckpointer, RunCheckpointer, checkpoint_steps, state_steps
 from fpmd_mjx.config import LOOP_FIELDS
 from fpmd_mjx.train import make_train
 
@@ -423,17 +423,12 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
                      run_dirs=[r.out for r in runs], eval_nfe=agent.eval_nfe, interrupted=interrupted)
 
 
-def _state_steps(run_dir: str) -> list[int]:
-    """Env steps of ``run_dir``'s checkpoints that hold a full training state."""
-    return [s for s in checkpoint_steps(run_dir) if os.path.isdir(os.path.join(run_dir, "checkpoints", str(s), "state"))]
-
-
 def _restore(trainer, runs, rows, group_dir, ckpts, keep):
     """(state over the run axis, best returns per run) to resume from: the newest of the
     group checkpoint (multi-process jobs) and the step every run's own state reached."""
     per_run = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
     # the step every run reached (a stop between two runs' saves leaves some one checkpoint ahead)
-    common = min((max(_state_steps(r.out), default=0) for r in runs), default=0)
+    common = min((max(state_steps(r.out), default=0) for r in runs), default=0)
     group_steps = GroupCheckpointer.steps(group_dir) if group_dir else []
     if group_steps and group_steps[0] >= common:
         sharding = rows.sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])

@@ -133,6 +133,12 @@ def status(group: Group) -> str:
     return "partial"
 
 
+def check_processes(groups: list[Group], num_processes: int) -> None:
+    """One-line ConfigError for a group that cannot train in a multi-process job."""
+    if num_processes > 1 and any(g.cfg.algo == "ppo" for g in groups):
+        raise ConfigError("ppo trains with brax's own loop in one process; sweep it without --coordinator")
+
+
 def mesh_or_none(devices=None):
     """A one-axis mesh (``"runs"``) over ``devices`` (default: every device of every
     process), or None when there is only one device (no sharding needed)."""
@@ -169,8 +175,7 @@ def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=N
                 save_run_info(r.out, r.config(g.cfg), 1)
         log(f"{g.name}: {len(g.runs)} runs in one program ({state})")
         if g.cfg.algo == "ppo":  # brax's loop: one run at a time, each its own directory
-            if jax.process_count() > 1:
-                raise ConfigError("ppo trains with brax's own loop in one process; sweep it without --coordinator")
+            check_processes([g], jax.process_count())
             for r in g.runs:
                 results.setdefault(g.name, []).append(
                     run_one(r.config(g.cfg), r.out, 1, resume=state == "partial", progress=progress))

@@ -74,8 +74,7 @@ def main(argv=None) -> int:
         groups = sweep.plan(_split(args.envs), _split(args.algos), args.seeds, args.out, overrides, grid,
                             args.config_dir)
         dist = Distributed.from_args(args.coordinator, args.num_processes, args.process_id, args.peer_timeout)
-        if dist.num_processes > 1 and any(g.cfg.algo == "ppo" for g in groups):
-            raise ConfigError("ppo trains with brax's own loop in one process; sweep it without --coordinator")
+        sweep.check_processes(groups, dist.num_processes)
     except ConfigError as e:
         return _error(str(e))
     record = sweep.plan_record(groups, {k: v for k, v in vars(args).items()
