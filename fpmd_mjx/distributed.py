@@ -33,6 +33,7 @@ class Distributed:
     peer_timeout: float = 120.0
     _round: int = 0
     _stop: object = None
+    _beater: object = None
 
     @classmethod
     def from_args(cls, coordinator, num_processes, process_id, peer_timeout: float = 120.0) -> Distributed:
@@ -100,20 +101,19 @@ class Distributed:
     def _beat(self, client) -> None:
         """Background sign of life (every second, also while this process compiles)."""
         import threading
-        import time
 
         def loop():
             n = 0
-            while not self._stop.is_set():
+            while not self._stop.wait(0 if n == 0 else 1.0):
                 n += 1
                 try:
                     client.key_value_set(f"fpmd_mjx/beat/{self.process_id}", str(n), allow_overwrite=True)
                 except Exception:  # noqa: BLE001 - the coordinator is gone; sync() reports it
                     return
-                time.sleep(1.0)
 
         self._stop = threading.Event()
-        threading.Thread(target=loop, daemon=True).start()
+        self._beater = threading.Thread(target=loop, daemon=True)
+        self._beater.start()
 
     def sync(self) -> None:
         """Publish this process's progress and wait for every other process to reach the
@@ -174,10 +174,24 @@ class Distributed:
                 return
 
     def shutdown(self) -> None:
-        if self.coordinator:
-            import jax
+        """Leave the job together. With recoverable tasks the runtime's own shutdown has
+        no barrier, and process 0 hosts the coordination service: were it to stop the
+        service while another process is still disconnecting, that process would be
+        aborted. So the others leave first and process 0 waits (at most
+        ``peer_timeout`` seconds) until they are gone."""
+        if not self.coordinator:
+            return
+        import time
 
-            self.sync()  # leave together: the runtime's shutdown barrier is not a liveness check
-            if self._stop is not None:
-                self._stop.set()
-            jax.distributed.shutdown()
+        import jax
+
+        self.sync()  # every process has finished its work
+        if self._stop is not None:
+            self._stop.set()
+            self._beater.join()
+        if self.process_id == 0 and self.num_processes > 1:
+            client, others = self._client(), list(range(1, self.num_processes))
+            deadline = time.time() + self.peer_timeout
+            while time.time() < deadline and set(client.get_live_nodes([0, *others])) & set(others):
+                time.sleep(0.05)
+        jax.distributed.shutdown()

@@ -102,6 +102,30 @@ def test_an_unreachable_coordinator_is_a_one_line_error_that_writes_nothing(tmp_
     assert not out.exists()
 
 
+_JOIN_AND_LEAVE = """
+import sys
+from fpmd_mjx.distributed import Distributed
+d = Distributed.from_args(sys.argv[1], 3, int(sys.argv[2]), peer_timeout=30)
+d.initialize()
+d.sync()
+d.shutdown()
+print("left")
+"""
+
+
+def test_processes_that_finish_together_all_leave_the_job_cleanly():
+    """Process 0 hosts the coordination service and leaves last: a process still
+    disconnecting when the service stops would be aborted by the runtime (exit 1)."""
+    jobs = []
+    for _ in range(4):  # several jobs at once: the race this guards against is rare alone
+        address = f"127.0.0.1:{_free_port()}"
+        jobs += [subprocess.Popen([sys.executable, "-c", _JOIN_AND_LEAVE, address, str(p)], cwd=ROOT, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in (0, 1, 2)]
+    for j in jobs:
+        out, err = j.communicate(timeout=300)
+        assert j.returncode == 0 and out.strip() == "left", err[-2000:]
+
+
 # ---- several devices (subprocess) -------------------------------------------------------------
 
 def _result_of(code: str) -> dict:
