@@ -265,8 +265,9 @@ def read_meta(step_dir: str) -> dict:
 STEP_ITEMS = ("meta", "policy")  # what every checkpoint step directory holds
 
 
-def _is_step_dir(path: str) -> bool:
-    return all(os.path.isdir(os.path.join(path, i)) for i in STEP_ITEMS)
+def _holds(path: str, items: tuple[str, ...] = STEP_ITEMS) -> bool:
+    """Whether the step directory ``path`` holds every one of ``items`` (finished saves)."""
+    return all(os.path.isdir(os.path.join(path, i)) for i in items)
 
 
 def _steps_in(root: str) -> list[str]:
@@ -278,8 +279,7 @@ def _step_numbers(root: str, items: tuple[str, ...]) -> list[int]:
     """Steps of the finished step directories under ``root`` that hold ``items``, newest first."""
     if not os.path.isdir(root):
         return []
-    done = [d for d in os.listdir(root)
-            if d.isdigit() and all(os.path.isdir(os.path.join(root, d, i)) for i in items)]
+    done = [d for d in os.listdir(root) if d.isdigit() and _holds(os.path.join(root, d), items)]
     return sorted(map(int, done), reverse=True)
 
 
@@ -325,7 +325,7 @@ def find_checkpoints(path: str) -> list[str]:
         raise CheckpointError(f"checkpoint path {path!r} does not exist")
     if not os.path.isdir(path):
         raise CheckpointError(f"checkpoint path {path!r} is not a directory")
-    if _is_step_dir(path):
+    if _holds(path):
         return [path]
     latest = _latest_in(path)
     if latest:
