@@ -6,8 +6,15 @@ A ``Config`` is built from ``configs/<algo>.yaml`` (a ``defaults`` block plus a
 one-line ``ConfigError`` that names the key, the value and the valid choices.
 
 Units: every ``*_steps`` field counts **environment steps** summed over the
-parallel envs (as the paper's "1M env steps"); ``*_updates`` fields count
-gradient updates of the critic.
+parallel envs; ``*_updates`` fields and ``alpha_update_every`` count gradient
+updates of the critic. ``total_steps`` is every env step the run takes, the
+``warmup_steps`` of uniform-random acting included: a run takes
+``(total_steps - warmup_steps) / num_envs * updates_per_step`` updates
+(:attr:`Config.updates`). The paper's "200K iterations with 1M environment steps"
+counts, as the released code does, only the steps after its 30k-step warm-up, so the
+paper configs set ``total_steps: 1030000`` (200,000 updates; Humanoid 5,030,000 for
+1,000,000). ``metrics.csv`` and checkpoints record both ``env_steps`` (all) and
+``updates``.
 """
 from __future__ import annotations
 
@@ -23,6 +30,8 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd", "td3", "ppo")
 WEIGHTINGS = ("paper", "per_state", "authors")
 TIME_EMBEDDINGS = ("scaled", "authors")
+EVAL_RULES = ("sample", "best_of_n")
+BEST_OF_N_ALGOS = ("fpmd_r", "fpmd_m", "dpmd")  # the algorithms with a critic-ranked candidate set
 
 
 class ConfigError(ValueError):
@@ -55,7 +64,7 @@ class Config:
     algo: str = "fpmd_r"  # one of ALGOS
     seed: int = 0
     # budget and loop shape
-    total_steps: int = 1_000_000  # env steps, summed over num_envs
+    total_steps: int = 1_030_000  # all env steps of the run, summed over num_envs, warm-up included
     warmup_steps: int = 30_000  # uniform-random env steps before learning starts
     num_envs: int = 5  # parallel envs stepped per iteration
     updates_per_step: int = 1  # gradient updates per vector env step
@@ -99,7 +108,10 @@ class Config:
     target_entropy_scale: float = -1.5  # target entropy = scale * act_dim
     clip_after_noise: bool = True  # clip the noisy action to [-1, 1] (authors: no clip; the env clips)
     # SAC
-    sac_init_alpha: float = 1.0
+    sac_init_alpha: float = 1.0  # initial entropy temperature (authors: log alpha = 1, alpha = e)
+    sac_log_std_min: float = -5.0  # actor log-std bounds (authors: -20, 0.5)
+    sac_log_std_max: float = 2.0
+    sac_tanh_logprob: bool = True  # include the tanh change-of-variables term in log pi (authors: no)
     # TD3 (noise stds in normalised action units, [-1, 1])
     td3_explore_noise: float = 0.1  # exploration: pi(s) + N(0, std^2)
     td3_policy_noise: float = 0.2  # target policy smoothing std
@@ -113,9 +125,18 @@ class Config:
     ppo_clipping_epsilon: float = 0.3
     ppo_gae_lambda: float = 0.95
     ppo_value_hidden_sizes: tuple = (256, 256, 256, 256, 256)
+    ppo_value_coef: float = 0.5  # weight of the value loss
+    ppo_clip_value: bool = True  # clip the value update to +-ppo_clipping_epsilon around the rollout's values
+    ppo_normalize_rewards: bool = True  # divide rewards by a running std of the discounted return
+    ppo_anneal_lr: bool = True  # learning rate falls linearly to 0 over the run
     # evaluation / logging / checkpoints (CLI)
     eval_every: int = 25_000  # env steps
     eval_episodes: int = 10
+    # the rule the run's evaluation returns and best/ selection use (Table 1's rule per algorithm):
+    # sample = one sample of the evaluation policy at its NFE, no noise (FPMD-R/M; SAC's and PPO's
+    # mean action, TD3's deterministic action); best_of_n = the best of num_particles samples by
+    # min(Q1, Q2), no noise (the released code's "deterministic" DPMD/SDAC policy)
+    eval_rule: str = "sample"
     checkpoint_every: int = 50_000  # env steps
     keep_checkpoints: int = 3
 
@@ -139,6 +160,19 @@ class Config:
     @property
     def learn_iterations(self) -> int:
         return max(self.total_iterations - self.warmup_iterations, 0)
+
+    @property
+    def updates(self) -> int:
+        """Gradient updates of the whole run: ``updates_per_step`` per learning iteration
+        after the warm-up (PPO: minibatch steps, ``ppo_num_minibatches`` x
+        ``ppo_updates_per_batch`` per PPO step)."""
+        return self.updates_at(self.total_steps)
+
+    def updates_at(self, env_steps: int) -> int:
+        """Gradient updates taken by the time the run has taken ``env_steps`` env steps."""
+        if self.algo == "ppo":
+            return env_steps // self.ppo_steps_per_update * self.ppo_num_minibatches * self.ppo_updates_per_batch
+        return max(-(-env_steps // self.num_envs) - self.warmup_iterations, 0) * self.updates_per_step
 
     def replace(self, **kw) -> "Config":
         return from_dict({**dataclasses.asdict(self), **kw})
@@ -170,6 +204,7 @@ _POSITIVE = {
     "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "time_embed_dim",
     "critic_lr", "actor_lr", "actor_lr_final", "lam", "alpha_init", "prior_scale", "train_prior_scale",
     "ppo_unroll_length", "ppo_num_minibatches", "ppo_updates_per_batch", "ppo_clipping_epsilon",
+    "sac_init_alpha",
 }
 
 
@@ -188,6 +223,14 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"unknown time_embedding {cfg.time_embedding!r}; valid: {', '.join(TIME_EMBEDDINGS)}")
     if not 0.0 < cfg.q_stats_rate <= 1.0:
         raise ConfigError(f"q_stats_rate must be in (0, 1], got {cfg.q_stats_rate}")
+    if cfg.eval_rule not in EVAL_RULES:
+        raise ConfigError(f"unknown eval_rule {cfg.eval_rule!r}; valid: {', '.join(EVAL_RULES)}")
+    if cfg.eval_rule == "best_of_n" and cfg.algo not in BEST_OF_N_ALGOS:
+        raise ConfigError(f"eval_rule best_of_n: algo {cfg.algo!r} has no best-of-N rule; "
+                          f"valid algos: {', '.join(BEST_OF_N_ALGOS)}")
+    if cfg.sac_log_std_min >= cfg.sac_log_std_max:
+        raise ConfigError(f"sac_log_std_min must be < sac_log_std_max, got {cfg.sac_log_std_min} and "
+                          f"{cfg.sac_log_std_max}")
     if cfg.weighting not in WEIGHTINGS:
         raise ConfigError(f"unknown weighting {cfg.weighting!r}; valid: {', '.join(WEIGHTINGS)}")
     if cfg.activation not in ("mish", "relu", "gelu", "tanh", "silu"):

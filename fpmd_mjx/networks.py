@@ -144,14 +144,19 @@ class DoubleQ(nn.Module):
 
 
 class GaussianActor(nn.Module):
-    """SAC actor: mean and log-std of a tanh-squashed Gaussian, each (..., act_dim)."""
+    """SAC actor: mean and log-std of a tanh-squashed Gaussian, each (..., act_dim).
+
+    The log-std is clipped to [``log_std_min``, ``log_std_max``]; the authors' released
+    code clips the same way (relax/network/blocks.py ``PolicyNet``), with bounds [-20, 0.5]."""
 
     act_dim: int
     hidden_sizes: Sequence[int]
     activation: str = "mish"
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
 
     @nn.compact
     def __call__(self, obs):
         out = MLP(self.hidden_sizes, 2 * self.act_dim, self.activation)(obs)
         mean, log_std = jnp.split(out, 2, axis=-1)
-        return mean, jnp.clip(log_std, -5.0, 2.0)
+        return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)

@@ -141,7 +141,7 @@ def run_ppo(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: b
         held = {}
         t_last = [time.time(), start]
         meta_base = {"env": cfg.env, "gym_id": env.gym_id, "algo": cfg.algo, "config": cfg.to_dict(),
-                     "num_seeds": num_seeds, "seed": cfg.seed + k, "eval_nfe": 1}
+                     "num_seeds": num_seeds, "seed": cfg.seed + k, "eval_nfe": 1, "eval_rule": cfg.eval_rule}
 
         def keep_params(step, make_policy, params, held=held):
             held["params"] = params
@@ -154,7 +154,7 @@ def run_ppo(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: b
             t_last[:] = [now, step]
             ret = float(metrics["eval/episode_reward"])
             latest[k], reached[k] = ret, step
-            row = {"env_steps": step, "wall_s": now, "eval_return": ret}
+            row = {"env_steps": step, "updates": cfg.updates_at(step), "wall_s": now, "eval_return": ret}
             if rate is not None:
                 row["steps_per_s"] = rate
             logger.log(row)
@@ -162,7 +162,7 @@ def run_ppo(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: b
                 return
             normalizer, policy, value = held["params"]
             state = PPOParams(normalizer=normalizer, policy=policy, value=value)
-            meta = {**meta_base, "env_steps": step, "eval_return": ret, "best_eval_return": max(best[k], ret),
+            meta = {**meta_base, "env_steps": step, "updates": cfg.updates_at(step), "eval_return": ret, "best_eval_return": max(best[k], ret),
                     "eval_returns_by_nfe": {"1": ret}}
             with _interrupt_after():
                 ckpt.save(step, state, (normalizer, policy), meta)

@@ -231,7 +231,7 @@ def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int):
 class _Logger:
     """CSV + TensorBoard per seed."""
 
-    FIELDS = ("env_steps", "wall_s", "steps_per_s", "eval_return", "eval_return_nfe_k",
+    FIELDS = ("env_steps", "updates", "wall_s", "steps_per_s", "eval_return", "eval_return_nfe_k",
               "train_episode_return") + CHUNK_METRICS
 
     def __init__(self, run_dir: str, resume: bool):
@@ -334,7 +334,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     steps = lambda: int(rows.first(state.iteration)) * cfg.num_envs
 
     def evaluate_all():
-        params = agent.policy_params(state.agent)
+        params = trainer.eval_params(state.agent)
         ekeys = rows.put([np.asarray(jax.random.fold_in(jax.random.PRNGKey(10_000 + r.seed), steps()))
                           for r in padded])
         return {n: {k: float(np.mean(v)) for k, v in rows.get(evaluate[n](hp, params, ekeys)[0]).items()}
@@ -360,7 +360,8 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
             r = runs[k]
             meta = {"env": cfg.env, "gym_id": trainer.env.gym_id, "algo": cfg.algo,
                     "config": r.config(cfg).to_dict(), "num_seeds": len(runs), "seed": r.seed, "env_steps": step,
-                    "eval_return": latest[k], "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
+                    "updates": cfg.updates_at(step), "eval_rule": cfg.eval_rule, "eval_return": latest[k],
+                    "best_eval_return": best[k], "eval_nfe": agent.eval_nfe,
                     "eval_returns_by_nfe": {str(n): evals[n][k] for n in evals} if evals else {}}
             if periodic:
                 ckpts[k].save(step, None if multi else _Rows.row(state, k), row(pol, k), meta, row(critic, k))
@@ -382,7 +383,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
                 evals = evaluate_all()
                 latest = {k: evals[agent.eval_nfe][k] for k in every}
                 next_eval = step + cfg.eval_every
-                _log_eval(loggers, step, evals, agent.eval_nfe)
+                _log_eval(loggers, step, cfg.updates_at(step), evals, agent.eval_nfe)
             if evals is not None or step >= next_ckpt or step >= cfg.total_steps:
                 periodic = step >= next_ckpt or step >= cfg.total_steps
                 with _interrupt_after():  # a Ctrl-C during a save stops after it, never inside it
@@ -402,7 +403,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
                                     f"in {os.path.join(first_dir, 'checkpoints')}")
             state = new_state
             rate = (steps() - step) / max(time.time() - t_chunk, 1e-9)
-            _log_chunk(loggers, steps(), rate, m)
+            _log_chunk(loggers, steps(), cfg.updates_at(steps()), rate, m)
             bar.update(steps() - step)
             bar.set_postfix(eval=f"{np.mean(list(latest.values())):.1f}", best=f"{np.mean(list(best.values())):.1f}")
     except KeyboardInterrupt:
@@ -490,9 +491,9 @@ def _progress_bar(total: int, initial: int, enabled: bool):
                 dynamic_ncols=True, desc="env steps")
 
 
-def _log_chunk(loggers: dict, step, rate, m):
+def _log_chunk(loggers: dict, step, updates, rate, m):
     for k, lg in loggers.items():
-        row = {"env_steps": step, "wall_s": time.time(), "steps_per_s": rate}
+        row = {"env_steps": step, "updates": updates, "wall_s": time.time(), "steps_per_s": rate}
         for name in CHUNK_METRICS:
             if name in m[k]:
                 row[name] = float(np.mean(m[k][name]))
@@ -502,9 +503,9 @@ def _log_chunk(loggers: dict, step, rate, m):
         lg.log(row)
 
 
-def _log_eval(loggers: dict, step, evals, eval_nfe):
+def _log_eval(loggers: dict, step, updates, evals, eval_nfe):
     for k, lg in loggers.items():
-        row = {"env_steps": step, "wall_s": time.time(), "eval_return": float(evals[eval_nfe][k])}
+        row = {"env_steps": step, "updates": updates, "wall_s": time.time(), "eval_return": float(evals[eval_nfe][k])}
         other = [n for n in evals if n != eval_nfe]
         if other:
             row["eval_return_nfe_k"] = float(evals[other[0]][k])

@@ -46,7 +46,8 @@ class Trainer(NamedTuple):
     warmup(state) -> (state, metrics): ``cfg.warmup_iterations`` random-action iterations
     train_chunk(state) -> (state, metrics): ``cfg.chunk_iterations`` learning iterations
     train(key) -> (state, metrics): init, warmup, then all learning iterations in one scan
-    evaluate(params, key, nfe, rule="sample") -> (returns, lengths): ``cfg.eval_episodes`` full episodes
+    evaluate(params, key, nfe, rule=cfg.eval_rule) -> (returns, lengths): ``cfg.eval_episodes`` full episodes
+    eval_params(agent_state, rule=cfg.eval_rule) -> what ``evaluate`` takes as ``params`` under ``rule``
     collect(state) -> (state, metrics): the first half of a learning iteration (act with
         the exploration policy, step the envs, store the transitions)
     update(state) -> (state, metrics): the second half (``cfg.updates_per_step`` updates)
@@ -57,6 +58,7 @@ class Trainer(NamedTuple):
     train_chunk: Callable
     train: Callable
     evaluate: Callable
+    eval_params: Callable
     collect: Callable
     update: Callable
     agent: Any
@@ -182,12 +184,19 @@ def make_train(cfg) -> Trainer:
         state, _ = warmup(init(key))
         return jax.lax.scan(learn_iteration, state, None, length=cfg.learn_iterations)
 
-    def evaluate(params, key, nfe: int, rule: str = "sample"):
+    def eval_params(agent_state, rule: str | None = None):
+        """The parameters ``evaluate`` acts with under ``rule`` (default ``cfg.eval_rule``):
+        the policy's for ``sample``, (policy, critic) for ``best_of_n``."""
+        policy = agent.policy_params(agent_state)
+        return (policy, agent.critic_params(agent_state)) if (rule or cfg.eval_rule) == "best_of_n" else policy
+
+    def evaluate(params, key, nfe: int, rule: str | None = None):
         """Run ``cfg.eval_episodes`` episodes to termination or the time limit with
-        the evaluation policy: ``rule="sample"`` one sample, no noise (``params``: the
-        policy's); ``"best_of_n"`` the best of ``num_particles`` candidates by min-Q, no
-        noise (``params``: (policy, critic)). Returns (returns, lengths), each (E,)."""
-        act = agent.sample if rule == "sample" else agent.best_of_n
+        the evaluation policy of ``rule`` (default ``cfg.eval_rule``, Table 1's rule of the
+        algorithm): ``"sample"`` one sample, no noise (``params``: the policy's);
+        ``"best_of_n"`` the best of ``num_particles`` candidates by min-Q, no noise
+        (``params``: (policy, critic)). Returns (returns, lengths), each (E,)."""
+        act = agent.sample if (rule or cfg.eval_rule) == "sample" else agent.best_of_n
         k_reset, k_act = jax.random.split(key)
         s0 = jax.vmap(env.reset)(jax.random.split(k_reset, cfg.eval_episodes))
 
@@ -206,5 +215,5 @@ def make_train(cfg) -> Trainer:
         return ret, length
 
     return Trainer(init=init, warmup=warmup, train_chunk=train_chunk, train=train, evaluate=evaluate,
-                   collect=lambda state: env_step(state, learn=True), update=sgd_steps,
+                   eval_params=eval_params, collect=lambda state: env_step(state, learn=True), update=sgd_steps,
                    agent=agent, env=env, cfg=cfg)

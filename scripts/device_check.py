@@ -22,9 +22,14 @@ everything printed and written under ``--out`` as it completes (``results.json``
    the cost of K seeds relative to 1, and the projected wall-clock of 1M env steps x K
    seeds; then one seed again in a fresh process with XLA's GPU loop flags
    (``FPMD_MJX_GPU_LOOPS=1``, ``fpmd_mjx.jax_setup.gpu_loop_flags``);
-3. **learning**: FPMD-M on Hopper, 5 seeds, paper settings, for the remaining minutes
-   (the budget in env steps is sized from step 2's rate), through the runner: run
-   directory with metrics, checkpoints and ``curve.png``.
+3. **learning**: one Table-1 cell by Table 1's protocol (``validation/protocol.py``):
+   FPMD-M on Hopper from ``configs/fpmd_m.yaml`` unchanged, 5 seeds in one program, the
+   best evaluation return by the algorithm's Table-1 rule (``eval_rule``). Only the
+   budget is cut to the minutes left (sized from step 2's rate; ``total_steps`` is a loop
+   field, so the run is an exact prefix of the full one and ``scripts/train.py --resume``
+   on its directory continues it); a run that reaches the paper's budget has its best
+   checkpoints replayed in Gymnasium v4 (``validation/gym_eval.py``). Run directory with
+   metrics, checkpoints and ``curve.png``.
 
 ``--smoke`` runs the same code on InvertedPendulum with tiny sizes (the test suite runs it).
 """
@@ -55,12 +60,16 @@ WHEELS = ("mujoco==4.0.0", "mujoco-core==4.0.0", "mujoco-studio==4.0.0", "mujoco
 
 FULL = dict(tasks=("hopper", "ant"), batches=(1, 5, 25, 64, 512), profiles=("faithful", "newton1"), steps=50,
             physics=("jax", "warp"),
-            train_env="hopper", seeds=(1, 5, 10), iters=100, learn_seeds=5, max_learn_steps=None, overrides={})
+            train_env="hopper", seeds=(1, 5, 10), iters=100, learn_seeds=5, max_learn_steps=None, overrides={},
+            learn_overrides={})
 SMOKE = dict(tasks=("inverted_pendulum",), batches=(5,), profiles=("faithful", "newton1"), steps=5,
              physics=("jax",),  # Warp on a CPU takes minutes (tests/test_warp.py covers it)
              train_env="inverted_pendulum", seeds=(1, 2), iters=4, learn_seeds=2, max_learn_steps=256,
              overrides=dict(num_envs=4, hidden_sizes=[16, 16], num_particles=4, batch_size=16, buffer_size=512,
                             eval_episodes=2, time_embed_dim=8))
+# the smoke's "protocol": tiny, and short enough to finish (so its Gymnasium replay runs too)
+SMOKE["learn_overrides"] = dict(SMOKE["overrides"], total_steps=256, warmup_steps=64, eval_every=64,
+                                checkpoint_every=128, chunk_iterations=16)
 
 
 PART_BYTES = 60 * 2**20  # a wheel larger than this travels as *.whl.part<k>of<N> files
@@ -256,7 +265,8 @@ def gpu_loops(s: Session, plan: dict, iteration: dict, args, share: float = 0.2)
 
 
 def learning(s: Session, plan: dict, iteration: dict) -> None:
-    """FPMD-M, ``learn_seeds`` seeds, for the time left (sized from the measured rate)."""
+    """A prefix of one Table-1 cell (FPMD-M on ``train_env``, the paper config, ``learn_seeds``
+    seeds) for the time left; replayed in Gymnasium when it reaches the paper's budget."""
     from fpmd_mjx.config import load_config
     from fpmd_mjx.runner import run, save_run_info
 
@@ -265,21 +275,27 @@ def learning(s: Session, plan: dict, iteration: dict) -> None:
     if rate is None or s.left() < 30:
         s.add("learning", None, ["## Learning run", "not run (budget)"])
         return
-    paper_warmup = load_config("fpmd_m", plan["train_env"]).warmup_steps
-    base = train_config(plan, chunk_iterations=plan["iters"],
-                        **({} if plan is SMOKE else {"warmup_steps": paper_warmup}))
-    iters = int(0.6 * s.left() * 1e3 / rate["ms_per_iteration"])
-    steps = max(iters * base.num_envs, 2 * base.num_envs)
-    steps = min(steps, plan["max_learn_steps"] or steps)
-    cfg = base.replace(total_steps=steps, warmup_steps=min(base.warmup_steps, steps // 2),
-                       eval_every=max(steps // 5, base.num_envs), checkpoint_every=steps)
+    protocol = load_config("fpmd_m", plan["train_env"], plan["learn_overrides"])
+    iters = int(0.5 * s.left() * 1e3 / rate["ms_per_iteration"])
+    fits = protocol.warmup_steps + max(iters, 2) * protocol.num_envs
+    steps = min(protocol.total_steps, fits, plan["max_learn_steps"] or fits)
+    cfg = protocol.replace(total_steps=steps)
+    finished = steps >= protocol.total_steps
     out = os.path.join(s.out, "learning")
     save_run_info(out, cfg, k)
     t = time.time()
     res = run(cfg, out, num_seeds=k, progress=False)
-    lines = ["## Learning run (FPMD-M, Hopper, paper settings)" if plan is FULL else "## Learning run (smoke)",
-             f"{res.env_steps} env steps x {k} seeds in {time.time() - t:.0f} s (warm-up {cfg.warmup_steps}); "
-             f"MJX eval return per seed: {[round(x, 1) for x in res.eval_returns]}"]
+    title = f"{cfg.env}, {cfg.algo}, Table 1's protocol" if plan is FULL else "smoke"
+    lines = [f"## Learning run ({title})",
+             f"{res.env_steps} of {protocol.total_steps} env steps ({cfg.updates_at(res.env_steps)} of "
+             f"{protocol.updates} updates) x {k} seeds in {time.time() - t:.0f} s; rule {cfg.eval_rule} "
+             f"@ NFE {res.eval_nfe}, {cfg.eval_episodes} episodes every {cfg.eval_every} env steps",
+             f"best MJX eval return per seed (Table 1's statistic): {[round(x, 1) for x in res.best_returns]}; "
+             f"last: {[round(x, 1) for x in res.eval_returns]}"]
+    gym = replay_best(res.run_dirs, cfg.eval_episodes, os.path.join(s.out, "gym_eval")) if finished else None
+    lines.append(f"Gymnasium v4 return of each seed's best checkpoint: {gym}" if finished else
+                 "partial cell: no Gymnasium replay until the run reaches the paper's budget "
+                 "(continue with scripts/train.py --resume on the run directory)")
     try:
         from scripts.plot_curves import load_run, plot
 
@@ -287,8 +303,29 @@ def learning(s: Session, plan: dict, iteration: dict) -> None:
         lines.append("curve: curve.png")
     except ImportError as e:  # matplotlib is optional on the device
         lines.append(f"no curve ({e})")
-    s.add("learning", {"env_steps": res.env_steps, "seeds": k, "eval_returns": res.eval_returns,
-                       "best_returns": res.best_returns, "config": cfg.to_dict()}, lines)
+    s.add("learning", {"env_steps": res.env_steps, "updates": cfg.updates_at(res.env_steps),
+                       "protocol_env_steps": protocol.total_steps, "protocol_updates": protocol.updates,
+                       "finished": finished, "seeds": k, "eval_rule": cfg.eval_rule, "eval_nfe": res.eval_nfe,
+                       "eval_returns": res.eval_returns, "best_returns": res.best_returns, "gym_returns": gym,
+                       "config": cfg.to_dict()}, lines)
+
+
+def replay_best(run_dirs: list, episodes: int, out: str) -> list:
+    """Each run's best checkpoint replayed in Gymnasium v4 by the run's own rule: the mean
+    return per run (``validation/gym_eval.py``, its JSON beside it in ``out``; None where
+    the replay failed, e.g. without gymnasium)."""
+    from validation import gym_eval
+
+    os.makedirs(out, exist_ok=True)
+    returns = []
+    for k, run_dir in enumerate(run_dirs):
+        path = os.path.join(out, f"run_{k}.json")
+        if gym_eval.main([os.path.join(run_dir, "best"), "--episodes", str(episodes), "--json", path]) != 0:
+            returns.append(None)
+            continue
+        with open(path) as f:
+            returns.append(round(json.load(f)["rows"][-1]["gym_return_mean"], 1))
+    return returns
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,8 @@ import pytest
 from fpmd_mjx.agents import critic as C
 from fpmd_mjx.agents import make_agent, mirror
 from fpmd_mjx.config import Config, load_config, load_overlay
-from fpmd_mjx.networks import sinusoidal
+from fpmd_mjx.agents.sac import tanh_gaussian_sample
+from fpmd_mjx.networks import GaussianActor, sinusoidal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AUTHORS = load_overlay(os.path.join(ROOT, "configs", "authors.yaml"))
@@ -29,6 +30,89 @@ def test_authors_overlay_loads_for_every_generative_algo(algo):
 def test_authors_sac_overlay():
     cfg = load_config("sac", "hopper", AUTHORS_SAC)
     assert (cfg.reward_scale, cfg.activation, cfg.eval_episodes) == (0.2, "gelu", 20)
+    # relax/network/sac.py: log_alpha = 1.0; blocks.py PolicyNet: clip(log_std, -20, 0.5);
+    # common.py: the tanh Jacobian term of log pi is commented out.
+    assert math.log(cfg.sac_init_alpha) == pytest.approx(1.0)
+    assert (cfg.sac_log_std_min, cfg.sac_log_std_max, cfg.sac_tanh_logprob) == (-20.0, 0.5, False)
+    ours = load_config("sac", "hopper")
+    assert (ours.sac_init_alpha, ours.sac_log_std_min, ours.sac_log_std_max, ours.sac_tanh_logprob) == (
+        1.0, -5.0, 2.0, True)
+
+
+def _sac_cfg(**kw):
+    return load_config("sac", "hopper", {**AUTHORS_SAC, "hidden_sizes": [8], "batch_size": 8, **kw})
+
+
+def _pinned_actor(params, n_hidden, mean, log_std):
+    """The actor's parameters with its last layer's kernel zeroed and its bias set to
+    (mean, log_std): the network then outputs these raw values for every state."""
+    last = f"Dense_{n_hidden}"
+    p = jax.tree.map(lambda x: x, params)
+    layer = p["params"]["MLP_0"][last]
+    layer["kernel"] = jnp.zeros_like(layer["kernel"])
+    layer["bias"] = jnp.concatenate([jnp.asarray(mean, jnp.float32), jnp.asarray(log_std, jnp.float32)])
+    return p
+
+
+def test_authors_sac_starts_with_alpha_e():
+    state = make_agent(_sac_cfg(), 11, 3).init(jax.random.PRNGKey(0))
+    np.testing.assert_allclose(float(state.log_alpha), 1.0, rtol=1e-6)  # relax/network/sac.py
+    np.testing.assert_allclose(float(jnp.exp(state.log_alpha)), math.e, rtol=1e-6)
+    ours = make_agent(load_config("sac", "hopper", {"hidden_sizes": [8]}), 11, 3).init(jax.random.PRNGKey(0))
+    assert float(ours.log_alpha) == 0.0
+
+
+@pytest.mark.parametrize("overlay, lo, hi", [(AUTHORS_SAC, -20.0, 0.5), ({}, -5.0, 2.0)])
+def test_actor_log_std_is_clipped_to_the_configured_bounds(overlay, lo, hi):
+    """blocks.py PolicyNet clips the raw log-std (no tanh rescale): values inside the
+    bounds pass unchanged, values outside stop at the bounds."""
+    cfg = load_config("sac", "hopper", {**overlay, "hidden_sizes": [8]})
+    actor = GaussianActor(3, cfg.hidden_sizes, cfg.activation, cfg.sac_log_std_min, cfg.sac_log_std_max)
+    params = make_agent(cfg, 11, 3).init(jax.random.PRNGKey(0)).actor  # the agent's actor has this layout
+    raw = jnp.array([-1e4, -4.0, 1e4])
+    mean, log_std = actor.apply(_pinned_actor(params, 1, jnp.zeros(3), raw), jnp.ones((2, 11)))
+    np.testing.assert_array_equal(log_std, np.broadcast_to([lo, -4.0, hi], (2, 3)))
+    np.testing.assert_array_equal(mean, 0.0)
+
+
+def test_log_prob_without_tanh_term_is_the_gaussian_density_of_the_pre_tanh_sample():
+    """common.py evaluate: logp = Normal(mean, std).log_prob(u).sum(-1) of the pre-tanh u;
+    ours subtracts the tanh Jacobian sum(log(1 - tanh(u)^2)) = sum(2 (log 2 - u - softplus(-2u)))."""
+    k = jax.random.split(jax.random.PRNGKey(3), 3)
+    mean = jax.random.normal(k[0], (5, 3))
+    log_std = jax.random.uniform(k[1], (5, 3), minval=-2.0, maxval=0.5)
+    a_theirs, logp_theirs = tanh_gaussian_sample(mean, log_std, k[2], tanh_logprob=False)
+    a_ours, logp_ours = tanh_gaussian_sample(mean, log_std, k[2], tanh_logprob=True)
+    m, ls = np.asarray(mean, np.float64), np.asarray(log_std, np.float64)
+    u = m + np.exp(ls) * np.asarray(jax.random.normal(k[2], (5, 3)), np.float64)  # reparameterised sample
+    np.testing.assert_allclose(a_theirs, np.tanh(u), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(a_theirs, a_ours)
+    gauss = np.sum(-0.5 * ((u - m) / np.exp(ls)) ** 2 - ls - 0.5 * np.log(2 * np.pi), -1)
+    np.testing.assert_allclose(logp_theirs, gauss, rtol=1e-5, atol=1e-5)
+    jac = np.sum(2.0 * (np.log(2.0) - u - np.logaddexp(0.0, -2.0 * u)), -1)
+    np.testing.assert_allclose(jac, np.sum(np.log(1.0 - np.tanh(u) ** 2), -1), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(logp_theirs) - np.asarray(logp_ours), jac, rtol=1e-4, atol=1e-5)
+
+
+def test_authors_sac_agent_updates_with_their_temperature_and_log_prob():
+    """End to end: the actor pinned to mean c, log-std -20 (so u = c up to 2e-9); one update's
+    entropy metric (-mean log pi) with the authors' overlay exceeds ours by exactly the
+    tanh term -sum(log(1 - tanh(c)^2)), and alpha is e."""
+    k = jax.random.split(jax.random.PRNGKey(1), 3)
+    batch = {"obs": jax.random.normal(k[0], (8, 11)), "action": jax.random.uniform(k[1], (8, 3), minval=-1),
+             "reward": jnp.ones(8), "next_obs": jax.random.normal(k[2], (8, 11)), "terminated": jnp.zeros(8)}
+    c = jnp.array([0.3, -1.2, 2.0])
+    entropy = {}
+    for tanh_logprob in (False, True):
+        agent = make_agent(_sac_cfg(sac_tanh_logprob=tanh_logprob), 11, 3)
+        state = agent.init(jax.random.PRNGKey(0))
+        state = state.replace(actor=_pinned_actor(state.actor, 1, c, jnp.full(3, -1e4)))
+        _, metrics = agent.update(state, batch, jax.random.PRNGKey(2))
+        assert all(bool(jnp.isfinite(v)) for v in jax.tree.leaves(metrics))
+        np.testing.assert_allclose(float(metrics["alpha"]), math.e, rtol=1e-6)
+        entropy[tanh_logprob] = float(metrics["entropy"])
+    term = -np.sum(np.log(1.0 - np.tanh(np.asarray(c, np.float64)) ** 2))
+    np.testing.assert_allclose(entropy[False] - entropy[True], term, rtol=1e-4)
 
 
 def test_noise_without_the_clip_leaves_the_box():

@@ -19,8 +19,29 @@ def test_paper_defaults_load_for_both_variants():
 
 
 def test_task_block_overrides_defaults():
-    assert load_config("fpmd_r", "humanoid").total_steps == 5_000_000
-    assert load_config("fpmd_r", "ant").total_steps == 1_000_000
+    assert load_config("fpmd_r", "humanoid").total_steps == 5_030_000
+    assert load_config("fpmd_r", "ant").total_steps == 1_030_000
+
+
+def test_total_steps_count_the_warm_up_and_updates_count_after_it():
+    """The paper's "200K iterations with 1M environment steps" after a 30k-step warm-up."""
+    cfg = load_config("fpmd_m", "hopper")
+    assert (cfg.total_steps, cfg.warmup_steps, cfg.updates) == (1_030_000, 30_000, 200_000)
+    assert cfg.updates_at(30_000) == 0 and cfg.updates_at(30_005) == 1 and cfg.updates_at(1_030_000) == 200_000
+    assert cfg.replace(updates_per_step=4).updates == 800_000
+
+
+def test_each_algorithm_evaluates_by_its_table_1_rule():
+    rules = {a: load_config(a, "hopper").eval_rule for a in ("fpmd_r", "fpmd_m", "dpmd", "sac", "td3", "ppo")}
+    assert rules == {"fpmd_r": "sample", "fpmd_m": "sample", "dpmd": "best_of_n", "sac": "sample",
+                     "td3": "sample", "ppo": "sample"}
+    assert load_config("fpmd_r", "hopper").eval_flow_steps == 1
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3", "ppo"])
+def test_best_of_n_is_refused_for_an_algorithm_without_candidates(algo):
+    with pytest.raises(ConfigError, match=f"eval_rule best_of_n: algo '{algo}' has no best-of-N rule; valid algos"):
+        load_config(algo, "hopper", {"eval_rule": "best_of_n"})
 
 
 def test_cli_overrides_are_coerced_to_field_types():
@@ -40,6 +61,7 @@ def test_config_is_frozen():
     ({"num_envs": "0"}, ["num_envs must be > 0"]),
     ({"num_envs": "two"}, ["bad value 'two' for num_envs"]),
     ({"weighting": "softmax"}, ["unknown weighting 'softmax'", "paper, per_state, authors"]),
+    ({"eval_rule": "greedy"}, ["unknown eval_rule 'greedy'", "valid: sample, best_of_n"]),
     ({"gamma": "1.5"}, ["gamma"]),
     ({"physics": "cuda"}, ["unknown physics 'cuda'", "valid: jax, warp"]),
     ({"devices": "3"}, ["devices=3", "multiples"]),

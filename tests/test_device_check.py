@@ -27,7 +27,11 @@ def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path, 
     assert all(r["ms_per_vector_step"] > 0 for r in res["latency"])
     assert set(res["iteration"]) == {"1", "2"} and res["iteration"]["2"]["vs_one_seed"] > 0
     assert res["gpu_loops"]["flags"]["ms_per_iteration"] > 0 and res["gpu_loops"]["ratio"] > 0
-    assert res["learning"]["env_steps"] > 0 and len(res["learning"]["eval_returns"]) == 2
+    learn = res["learning"]  # the smoke's protocol runs to its end, so its best checkpoints are replayed
+    assert learn["env_steps"] == learn["protocol_env_steps"] == 256 and learn["finished"]
+    assert learn["updates"] == learn["protocol_updates"] == (256 - 64) // 4 and learn["eval_rule"] == "sample"
+    assert len(learn["best_returns"]) == 2 and len(learn["gym_returns"]) == 2
+    assert all(g is not None and g >= 1 for g in learn["gym_returns"])  # InvertedPendulum pays 1 per step
     report = (tmp_path / "report.md").read_text()
     assert "## MJX env-step latency" in report and "## Training iteration" in report
     assert (tmp_path / "learning" / "seed_1" / "metrics.csv").exists()

@@ -171,3 +171,39 @@ def test_cli_bad_input_has_no_traceback(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")] == \
         [f"error: checkpoint path {str(tmp_path / 'nope')!r} does not exist"]
+
+
+@pytest.fixture(scope="module")
+def dpmd_run(tmp_path_factory):
+    """A tiny DPMD run: its config's Table-1 rule is best-of-N (20 x 32 in the paper; here
+    2-step chains x 4 candidates)."""
+    out = str(tmp_path_factory.mktemp("dpmd"))
+    cfg = tiny_config("dpmd", eval_episodes=4)
+    return cfg, out, run(cfg, out, progress=False)
+
+
+def test_dpmd_best_checkpoint_is_chosen_and_replayed_by_the_best_of_n_rule(dpmd_run, tmp_path, capsys):
+    import csv
+
+    from fpmd_mjx.checkpoint import load_critic
+
+    cfg, out, res = dpmd_run
+    assert cfg.eval_rule == "best_of_n"
+    evals = [float(r["eval_return"]) for r in csv.DictReader(open(os.path.join(out, "metrics.csv"))) if r["eval_return"]]
+    best_dir = os.path.join(out, "best", max(os.listdir(os.path.join(out, "best")), key=int))
+    meta = read_meta(best_dir)
+    assert meta["eval_rule"] == "best_of_n" and meta["best_eval_return"] == max(evals) == res.best_returns[0]
+    # the return that chose best/ is the best-of-N rule's, from the saved policy and critic
+    _, trainer, params, _ = load_policy(best_dir)
+    key = jax.random.fold_in(jax.random.PRNGKey(10_000 + cfg.seed), meta["env_steps"])
+    evaluate = jax.jit(trainer.evaluate, static_argnums=(2, 3))
+    ret, _ = evaluate((params, load_critic(best_dir, trainer)), key, cfg.flow_steps, "best_of_n")
+    assert float(np.mean(ret)) == pytest.approx(meta["eval_return"], abs=1e-3)
+    # gym_eval replays it by the run's rule at the run's NFE unless told otherwise
+    rc, out_text, _ = _main([best_dir, "--episodes", "2", "--json", str(tmp_path / "d.json")], capsys)
+    (row,) = json.load(open(tmp_path / "d.json"))["rows"]
+    assert rc == 0 and (row["policy"], row["nfe"], row["mjx_source"]) == ("best_of_n", cfg.flow_steps, "meta")
+    assert row["mjx_return"] == meta["eval_return"]
+    rc, _, _ = _main([best_dir, "--episodes", "2", "--policy", "sample", "--json", str(tmp_path / "s.json")], capsys)
+    (row,) = json.load(open(tmp_path / "s.json"))["rows"]
+    assert rc == 0 and (row["policy"], row["mjx_source"]) == ("sample", "evaluate")

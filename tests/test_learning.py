@@ -31,7 +31,7 @@ def solve_inverted_pendulum(algo, target=950.0, seed=0, **overrides):
     best = -np.inf
     while int(state.iteration) * cfg.num_envs < cfg.total_steps:
         state, _ = chunk(state)
-        params = trainer.agent.policy_params(state.agent)
+        params = trainer.eval_params(state.agent)  # by the algorithm's evaluation rule (DPMD: best-of-N)
         ret = float(np.mean(evaluate(params, jax.random.PRNGKey(int(state.iteration)), trainer.agent.eval_nfe)[0]))
         best = max(best, ret)
         if ret >= target:

@@ -1,19 +1,21 @@
 """Replay fpmd_mjx checkpoints in the real Gymnasium v4 environments (C MuJoCo).
 
-    python validation/gym_eval.py runs/hopper                      # newest + best checkpoint
+    python validation/gym_eval.py runs/hopper                      # newest + best checkpoint, the run's own rule
     python validation/gym_eval.py runs/hopper/best --episodes 20 --nfe 1,2,5,20
     python validation/gym_eval.py runs/hopper --policy sample,best_of_n   # both evaluation rules
     python validation/gym_eval.py runs/ip --json ip.json --check 0.1 --render ip.gif
     python validation/gym_eval.py --exported policy/               # a scripts/export_policy.py artifact
 
 Everything comes from the checkpoint's metadata (task, algorithm, config); the
-policy is the checkpoint's own ``trainer.agent.sample`` (jitted, batch of one,
-float32 observations) and acts with one network evaluation per action unless
-``--nfe`` says otherwise.  Episode ``i`` resets with ``seed + i``; the policy key
+policy acts by the run's own evaluation rule (``eval_rule`` of its config, Table 1's
+rule of the algorithm: ``sample``, the checkpoint's ``trainer.agent.sample``, or
+``best_of_n`` for DPMD) at the run's evaluation NFE (one network evaluation per
+action for FPMD, SAC, TD3 and PPO; DPMD's K-step chain), jitted, batch of one,
+float32 observations, unless ``--policy`` or ``--nfe`` says otherwise.  Episode ``i`` resets with ``seed + i``; the policy key
 of step ``t`` is ``fold_in(fold_in(PRNGKey(seed), i), t)``, so a run is repeatable.
 
 The MJX column is the return recorded in the checkpoint at the same NFE
-(``meta["eval_returns_by_nfe"]``); if the checkpoint holds none for that NFE, or
+(``meta["eval_returns_by_nfe"]``) when the rule is the run's own; if the checkpoint holds none for that NFE, or
 with ``--mjx-eval``, it is recomputed with ``trainer.evaluate`` on the same
 parameters over ``--episodes`` MJX episodes.  rel gap = |gym - mjx| / max(|mjx|, 1).
 
@@ -70,11 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="replay a policy artifact of scripts/export_policy.py instead of a checkpoint")
     p.add_argument("--episodes", type=int, default=10, help="Gymnasium episodes per checkpoint and NFE")
     p.add_argument("--seed", type=int, default=0, help="episode i resets with seed+i; policy key PRNGKey(seed)")
-    p.add_argument("--nfe", default="1", help="network evaluations per action; a list 1,2,5,20 sweeps")
-    p.add_argument("--policy", default="sample",
+    p.add_argument("--nfe", default=None,
+                   help="network evaluations per action; a list 1,2,5,20 sweeps (default: the run's evaluation NFE)")
+    p.add_argument("--policy", default=None,
                    help="evaluation rule(s), comma list of: sample (one sample, no noise: the paper's NFE-1 "
                         "numbers), best_of_n (best of num_particles candidates by min-Q, no noise: the "
-                        "released code's 'deterministic' policy)")
+                        "released code's 'deterministic' policy, Table 1's DPMD rule); default: the run's "
+                        "own eval_rule")
     p.add_argument("--mjx-eval", action="store_true",
                    help="recompute the MJX return with trainer.evaluate over --episodes episodes")
     p.add_argument("--json", default=None, metavar="FILE", help="write the rows and aggregate as JSON")
@@ -85,12 +89,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if (args.path is None) == (args.exported is None):
         raise EvalError("give a checkpoint path or --exported DIR (one of the two)")
-    if args.exported and (args.nfe != "1" or args.policy != "sample" or args.mjx_eval or args.render):
+    if args.exported and (args.nfe is not None or args.policy is not None or args.mjx_eval or args.render):
         raise EvalError("--exported replays the artifact as exported: --nfe, --policy, --mjx-eval and --render "
                         "apply to checkpoints only")
-    args.nfe = parse_nfe(args.nfe)
-    args.policy = [r.strip() for r in args.policy.split(",") if r.strip()]
-    for rule in args.policy:
+    args.nfe = parse_nfe(args.nfe) if args.nfe is not None else None
+    args.policy = [r.strip() for r in args.policy.split(",") if r.strip()] if args.policy is not None else None
+    for rule in args.policy or ():
         if rule not in RULES:
             raise EvalError(f"--policy {rule!r} is not a rule; valid: {', '.join(RULES)}")
     if args.episodes < 1:
@@ -286,12 +290,13 @@ def write_video(path: str, frames: list, fps: float) -> None:
 
 def mjx_reference(cfg, params, meta: dict, nfe: int, episodes: int, seed: int, recompute: bool,
                   rule: str = "sample") -> tuple:
-    """``(mjx_return, source, mjx_episodes)`` at ``nfe``: from meta (rule ``sample``
-    only), else ``trainer.evaluate`` with the rule."""
+    """``(mjx_return, source, mjx_episodes)`` at ``nfe``: from meta (when ``rule`` is the
+    run's own ``cfg.eval_rule``, the rule the recorded returns used), else
+    ``trainer.evaluate`` with the rule."""
     recorded = meta.get("eval_returns_by_nfe", {}).get(str(nfe))
     if recorded is None and nfe == meta.get("eval_nfe"):
         recorded = meta.get("eval_return")
-    if recorded is not None and not recompute and rule == "sample":
+    if recorded is not None and not recompute and rule == cfg.eval_rule:
         return float(recorded), "meta", cfg.eval_episodes
     import jax
 
@@ -310,23 +315,25 @@ def _label(step_dir: str, root: str) -> str:
 
 
 def evaluate_checkpoint(ckpt: tuple, args, label: str, frames: list | None) -> list[dict]:
-    """One row per NFE for one loaded checkpoint."""
+    """One row per rule and NFE for one loaded checkpoint (default: the run's own
+    evaluation rule at its evaluation NFE)."""
     step_dir, cfg, trainer, params, meta = ckpt
+    rules, nfes = args.policy or [cfg.eval_rule], args.nfe or [trainer.agent.eval_nfe]
     rule_params = {"sample": params}
-    if "best_of_n" in args.policy:
+    if "best_of_n" in rules:
         from fpmd_mjx.checkpoint import CheckpointError, load_critic
 
         if trainer.agent.best_of_n is None:
-            raise EvalError(f"--policy best_of_n: algo {cfg.algo!r} has no best-of-N rule "
+            raise EvalError(f"best_of_n: algo {cfg.algo!r} has no best-of-N rule "
                             "(fpmd_r, fpmd_m and dpmd have one)")
         try:
             rule_params["best_of_n"] = (params, load_critic(step_dir, trainer))
         except CheckpointError as e:
-            raise EvalError(f"--policy best_of_n: {e}") from None
+            raise EvalError(f"best_of_n: {e}") from None
     gym_env = build_gym_env(cfg.env, render=frames is not None)
     check_spaces(gym_env, trainer)
     rows = []
-    for j, (rule, nfe) in enumerate((r, n) for r in args.policy for n in args.nfe):
+    for j, (rule, nfe) in enumerate((r, n) for r in rules for n in nfes):
         prepare, act = make_act(trainer, nfe, rule)
         res = run_episodes(gym_env, act, prepare(rule_params[rule]), args.episodes, args.seed,
                            frames if j == 0 else None)

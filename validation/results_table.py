@@ -5,10 +5,12 @@ Gymnasium v4 (C MuJoCo) through ``validation/gym_eval.py``'s code.
     python validation/results_table.py runs/table1 --episodes 20
 
 One row per task, algorithm and grid point: mean ± std over seeds of each run's mean
-Gymnasium return (``--episodes`` episodes, one network evaluation per action for FPMD,
-the algorithm's own evaluation NFE otherwise), the MJX return the checkpoint recorded,
+Gymnasium return (``--episodes`` episodes, by the run's evaluation rule, named in the
+``rule`` column, at its evaluation NFE: one sample at NFE 1 for FPMD-R and FPMD-M, the
+best of 32 20-step chains by Q for DPMD, the mean or deterministic action for SAC, TD3
+and PPO), the MJX return the checkpoint recorded by the same rule,
 and the paper's Table 1 number for the same cell (best mean return, 5 seeds, 1M env
-steps; Humanoid 5M; no number for DPMD/PPO cells the paper does not have).
+steps; Humanoid 5M; every algorithm of the project has a cell).
 
 Exit status: 0 ok, 2 bad input (one ``error:`` line).
 """
@@ -24,20 +26,20 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# Ma et al., Table 1 (FPMD-R / FPMD-M at NFE 1; DPMD at 20 steps x 32 particles)
+# The FPMD paper's Table 1 (FPMD-R / FPMD-M / SAC / TD3 / PPO at NFE 1; DPMD at 20 steps x 32 particles)
 PAPER = {
-    "half_cheetah": {"sac": 8981, "td3": 8149, "dpmd": 11924, "fpmd_r": 9345, "fpmd_m": 8549},
-    "reacher": {"sac": -65.35, "td3": -3.10, "dpmd": -3.14, "fpmd_r": -3.30, "fpmd_m": -3.48},
-    "humanoid": {"sac": 2858, "td3": 5816, "dpmd": 6959, "fpmd_r": 6124, "fpmd_m": 3930},
-    "pusher": {"sac": -31.22, "td3": -25.07, "dpmd": -30.43, "fpmd_r": -23.66, "fpmd_m": -24.63},
-    "inverted_pendulum": {"sac": 1000, "td3": 1000, "dpmd": 1000, "fpmd_r": 1000, "fpmd_m": 1000},
-    "ant": {"sac": 2500, "td3": 3733, "dpmd": 5683, "fpmd_r": 5376, "fpmd_m": 5350},
-    "hopper": {"sac": 3197, "td3": 1934, "dpmd": 3275, "fpmd_r": 3278, "fpmd_m": 2076},
-    "swimmer": {"sac": 63.5, "td3": 71.9, "dpmd": 79.3, "fpmd_r": 53.5, "fpmd_m": 46.5},
-    "walker2d": {"sac": 3233, "td3": 2476, "dpmd": 4365, "fpmd_r": 4760, "fpmd_m": 3253},
-    "inverted_double_pendulum": {"sac": 9359, "td3": 9360, "dpmd": 9360, "fpmd_r": 9359, "fpmd_m": 9357},
+    "half_cheetah": {"ppo": 4852, "sac": 8981, "td3": 8149, "dpmd": 11924, "fpmd_r": 9345, "fpmd_m": 8549},
+    "reacher": {"ppo": -8.69, "sac": -65.35, "td3": -3.10, "dpmd": -3.14, "fpmd_r": -3.30, "fpmd_m": -3.48},
+    "humanoid": {"ppo": 952, "sac": 2858, "td3": 5816, "dpmd": 6959, "fpmd_r": 6124, "fpmd_m": 3930},
+    "pusher": {"ppo": -25.52, "sac": -31.22, "td3": -25.07, "dpmd": -30.43, "fpmd_r": -23.66, "fpmd_m": -24.63},
+    "inverted_pendulum": {"ppo": 1000, "sac": 1000, "td3": 1000, "dpmd": 1000, "fpmd_r": 1000, "fpmd_m": 1000},
+    "ant": {"ppo": 3442, "sac": 2500, "td3": 3733, "dpmd": 5683, "fpmd_r": 5376, "fpmd_m": 5350},
+    "hopper": {"ppo": 3227, "sac": 3197, "td3": 1934, "dpmd": 3275, "fpmd_r": 3278, "fpmd_m": 2076},
+    "swimmer": {"ppo": 84.5, "sac": 63.5, "td3": 71.9, "dpmd": 79.3, "fpmd_r": 53.5, "fpmd_m": 46.5},
+    "walker2d": {"ppo": 4114, "sac": 3233, "td3": 2476, "dpmd": 4365, "fpmd_r": 4760, "fpmd_m": 3253},
+    "inverted_double_pendulum": {"ppo": 9358, "sac": 9359, "td3": 9360, "dpmd": 9360, "fpmd_r": 9359, "fpmd_m": 9357},
 }
-COLUMNS = ("task", "algo", "grid", "seeds", "env_steps", "gym_mean", "gym_std", "mjx_mean", "mjx_std", "paper")
+COLUMNS = ("task", "algo", "rule", "grid", "seeds", "env_steps", "gym_mean", "gym_std", "mjx_mean", "mjx_std", "paper")
 
 
 def parse_args(argv=None):
@@ -67,9 +69,10 @@ def replay_runs(sweep_dir: str, episodes: int, seed: int) -> list[dict]:
             if not steps:
                 raise CheckpointError(f"run {run_dir!r} has no best checkpoint (did the sweep finish?)")
             ckpt = load_intact_policy(os.path.join(best, steps[-1]))
-            args.nfe = [ckpt[2].agent.eval_nfe]
+            args.nfe, args.policy = [ckpt[2].agent.eval_nfe], [ckpt[1].eval_rule]
             res = gym_eval.evaluate_checkpoint(ckpt, args, run["dir"], None)[0]
-            rows.append({"task": g["env"], "algo": g["algo"], "seed": run["seed"],
+            rows.append({"task": g["env"], "algo": g["algo"], "rule": f"{res['policy']} @ NFE {res['nfe']}",
+                         "seed": run["seed"],
                          "grid": ",".join(f"{k}={v:g}" for k, v in sorted(run["grid"].items())),
                          "gym": res["gym_return_mean"], "mjx": res["mjx_return"], "env_steps": res["env_steps"]})
     return rows
@@ -79,11 +82,11 @@ def table(rows: list[dict]) -> list[dict]:
     """Mean ± std over seeds per (task, algo, grid), with the paper's cell."""
     cells = {}
     for r in rows:
-        cells.setdefault((r["task"], r["algo"], r["grid"]), []).append(r)
+        cells.setdefault((r["task"], r["algo"], r["rule"], r["grid"]), []).append(r)
     out = []
-    for (task, algo, grid), rs in cells.items():
+    for (task, algo, rule, grid), rs in cells.items():
         gym, mjx = np.array([r["gym"] for r in rs]), np.array([r["mjx"] for r in rs])
-        out.append({"task": task, "algo": algo, "grid": grid, "seeds": len(rs),
+        out.append({"task": task, "algo": algo, "rule": rule, "grid": grid, "seeds": len(rs),
                     "env_steps": max(r["env_steps"] or 0 for r in rs),
                     "gym_mean": float(gym.mean()), "gym_std": float(gym.std()),
                     "mjx_mean": float(mjx.mean()), "mjx_std": float(mjx.std()),
@@ -93,12 +96,12 @@ def table(rows: list[dict]) -> list[dict]:
 
 def markdown(cells: list[dict]) -> str:
     grid = any(c["grid"] for c in cells)
-    head = "| task | algo |" + (" grid |" if grid else "") + " seeds | best-checkpoint env step | " \
+    head = "| task | algo | evaluation rule |" + (" grid |" if grid else "") + " seeds | best-checkpoint env step | " \
            "Gymnasium v4 return | MJX return | paper (Table 1) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for c in cells:
         paper = "" if c["paper"] is None else f"{c['paper']:g}"
-        lines.append(f"| {c['task']} | {c['algo']} |" + (f" {c['grid']} |" if grid else "")
+        lines.append(f"| {c['task']} | {c['algo']} | {c['rule']} |" + (f" {c['grid']} |" if grid else "")
                      + f" {c['seeds']} | {c['env_steps']} | {c['gym_mean']:.1f} ± {c['gym_std']:.1f} | "
                        f"{c['mjx_mean']:.1f} ± {c['mjx_std']:.1f} | {paper} |")
     return "\n".join(lines)

@@ -1,6 +1,13 @@
 """SAC baseline (Haarnoja et al., 2018): tanh-Gaussian actor, clipped double Q,
 automatic entropy tuning (target entropy -act_dim). Shares the critic, buffer and
 loop with FPMD; acts with one network evaluation (the tanh of the mean at evaluation).
+
+Switches for the authors' SAC (configs/authors_sac.yaml, after their
+relax/network/sac.py, common.py and blocks.py): ``sac_init_alpha`` (theirs: e, log
+alpha starts at 1), ``sac_log_std_min``/``sac_log_std_max`` (the actor's log-std clip;
+theirs: [-20, 0.5], ours [-5, 2]) and ``sac_tanh_logprob`` (false: log pi is the
+Gaussian log-density of the pre-tanh sample, without the tanh change-of-variables term,
+as theirs).
 """
 from __future__ import annotations
 
@@ -27,21 +34,31 @@ class SACState:
     step: jax.Array
 
 
+def tanh_gaussian_sample(mean, log_std, key, tanh_logprob: bool = True):
+    """Reparameterised sample a = tanh(u), u ~ N(mean, exp(log_std)^2), and log pi: (..., A), (...,).
+
+    log pi is the Gaussian log-density of u summed over actions, minus the tanh Jacobian
+    sum(log(1 - tanh(u)^2)) = sum(2 (log 2 - u - softplus(-2u))) when ``tanh_logprob``
+    (the density of a); without it, the density of u (the authors' released code)."""
+    std = jnp.exp(log_std)
+    u = mean + std * jax.random.normal(key, mean.shape)
+    logp = jnp.sum(-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi), -1)
+    if tanh_logprob:
+        logp -= jnp.sum(2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u)), -1)
+    return jnp.tanh(u), logp
+
+
 def make_sac(cfg, obs_dim: int, act_dim: int) -> Agent:
-    net = GaussianActor(act_dim, cfg.hidden_sizes, cfg.activation)
+    net = GaussianActor(act_dim, cfg.hidden_sizes, cfg.activation, cfg.sac_log_std_min, cfg.sac_log_std_max)
     qnet, critic_opt, init_critic = C.make_critic(cfg, obs_dim, act_dim)
     actor_opt = make_optimizer(cfg.actor_lr, cfg)
     alpha_opt = optax.adam(cfg.critic_lr)
     target_entropy = -float(act_dim)
 
     def sample_logp(params, obs, key):
-        """Reparameterised tanh-Gaussian sample and its log-density: (..., A), (...,)."""
+        """Reparameterised tanh-Gaussian sample and its log pi: (..., A), (...,)."""
         mean, log_std = net.apply(params, obs)
-        u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
-        a = jnp.tanh(u)
-        logp = jnp.sum(-0.5 * ((u - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi), -1)
-        logp -= jnp.sum(2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u)), -1)  # tanh Jacobian
-        return a, logp
+        return tanh_gaussian_sample(mean, log_std, key, cfg.sac_tanh_logprob)
 
     def init(key):
         ka, kc = jax.random.split(key)
