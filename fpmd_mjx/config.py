@@ -25,13 +25,16 @@ from typing import Any, Mapping
 
 import yaml
 
+from fpmd_mjx import envs
+from fpmd_mjx.agents import ALGORITHMS
+
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
-ALGOS = ("fpmd_r", "fpmd_m", "sac", "dpmd", "td3", "ppo")
+ALGOS = tuple(ALGORITHMS)
 WEIGHTINGS = ("paper", "per_state", "authors")
 TIME_EMBEDDINGS = ("scaled", "authors")
 EVAL_RULES = ("sample", "best_of_n")
-BEST_OF_N_ALGOS = ("fpmd_r", "fpmd_m", "dpmd")  # the algorithms with a critic-ranked candidate set
+BEST_OF_N_ALGOS = tuple(a for a, row in ALGORITHMS.items() if row.best_of_n)  # a critic-ranked candidate set
 
 
 class ConfigError(ValueError):
@@ -116,8 +119,9 @@ class Config:
     td3_explore_noise: float = 0.1  # exploration: pi(s) + N(0, std^2)
     td3_policy_noise: float = 0.2  # target policy smoothing std
     td3_noise_clip: float = 0.5  # target policy smoothing clip
-    # PPO (brax's trainer, fpmd_mjx.ppo; batch_size counts sequences of ppo_unroll_length steps,
-    # actor_lr is the learning rate, reward_scale brax's reward_scaling, hidden_sizes the policy's)
+    # PPO (fpmd_mjx.onpolicy / agents.ppo: one update = a rollout of ppo_unroll_length vector
+    # steps of num_envs envs, then ppo_updates_per_batch epochs of ppo_num_minibatches
+    # minibatches; actor_lr is the learning rate, hidden_sizes the policy's; batch_size unused)
     ppo_unroll_length: int = 5
     ppo_num_minibatches: int = 32
     ppo_updates_per_batch: int = 4
@@ -154,8 +158,8 @@ class Config:
 
     @property
     def ppo_steps_per_update(self) -> int:
-        """Env steps of one PPO training step (brax: one batch of all minibatches)."""
-        return self.batch_size * self.ppo_num_minibatches * self.ppo_unroll_length
+        """Env steps of one PPO update: a rollout of ``ppo_unroll_length`` steps of every env."""
+        return self.num_envs * self.ppo_unroll_length
 
     @property
     def learn_iterations(self) -> int:
@@ -170,7 +174,7 @@ class Config:
 
     def updates_at(self, env_steps: int) -> int:
         """Gradient updates taken by the time the run has taken ``env_steps`` env steps."""
-        if self.algo == "ppo":
+        if ALGORITHMS[self.algo].loop == "on_policy":
             return env_steps // self.ppo_steps_per_update * self.ppo_num_minibatches * self.ppo_updates_per_batch
         return max(-(-env_steps // self.num_envs) - self.warmup_iterations, 0) * self.updates_per_step
 
@@ -209,8 +213,6 @@ _POSITIVE = {
 
 
 def _validate(cfg: Config) -> None:
-    from fpmd_mjx import envs  # local import: keeps config importable without MJX compiled
-
     try:
         envs.canonical_name(cfg.env)
         envs.base.check_profile(cfg.physics_profile)
@@ -245,20 +247,13 @@ def _validate(cfg: Config) -> None:
     if cfg.devices > 1 and (cfg.num_envs % cfg.devices or cfg.batch_size % cfg.devices):
         raise ConfigError(f"devices={cfg.devices}: num_envs={cfg.num_envs} and batch_size={cfg.batch_size} must "
                           f"both be multiples of it (each device takes an equal share)")
-    if cfg.algo == "ppo" and (cfg.devices > 1 or cfg.physics != "jax"):
-        raise ConfigError("ppo trains with brax's own loop: devices=1 and physics=jax only")
+    if cfg.devices > 1 and not ALGORITHMS[cfg.algo].data_parallel:
+        raise ConfigError(f"devices={cfg.devices}: {cfg.algo} trains one run on one device (valid: devices=1); "
+                          f"put several runs on several devices with scripts/sweep.py")
     if cfg.buffer_size < cfg.num_envs:
         raise ConfigError(f"buffer_size must be >= num_envs={cfg.num_envs}, got {cfg.buffer_size}")
-    if cfg.algo == "ppo":
-        if (cfg.batch_size * cfg.ppo_num_minibatches) % cfg.num_envs:
-            raise ConfigError(f"ppo: batch_size * ppo_num_minibatches = {cfg.batch_size * cfg.ppo_num_minibatches} "
-                              f"must be a multiple of num_envs={cfg.num_envs}")
-        step = cfg.ppo_steps_per_update
-        if cfg.total_steps % step:
-            lo, hi = cfg.total_steps // step * step, -(-cfg.total_steps // step) * step
-            raise ConfigError(f"ppo: total_steps={cfg.total_steps} must be a multiple of batch_size * "
-                              f"ppo_num_minibatches * ppo_unroll_length = {step} (brax trains in whole steps); "
-                              f"e.g. {lo or hi} or {hi}")
+    if ALGORITHMS[cfg.algo].loop == "on_policy":
+        _validate_on_policy(cfg)
     if not 0.0 <= cfg.ppo_gae_lambda <= 1.0 or cfg.ppo_entropy_cost < 0:
         raise ConfigError(f"ppo_gae_lambda must be in [0, 1] and ppo_entropy_cost >= 0, got "
                           f"{cfg.ppo_gae_lambda} and {cfg.ppo_entropy_cost}")
@@ -269,6 +264,23 @@ def _validate(cfg: Config) -> None:
         sizes = getattr(cfg, name)
         if not sizes or any(int(h) <= 0 for h in sizes):
             raise ConfigError(f"{name} must be positive ints, got {sizes!r}")
+
+
+def _validate_on_policy(cfg: Config) -> None:
+    """PPO trains in whole updates of ``num_envs * ppo_unroll_length`` env steps, without a warm-up."""
+    step = cfg.ppo_steps_per_update
+    if cfg.warmup_steps:
+        raise ConfigError(f"{cfg.algo} has no warm-up: warmup_steps must be 0, got {cfg.warmup_steps}")
+    if cfg.total_steps % step:
+        lo, hi = cfg.total_steps // step * step, -(-cfg.total_steps // step) * step
+        raise ConfigError(f"{cfg.algo}: total_steps={cfg.total_steps} must be a multiple of num_envs * "
+                          f"ppo_unroll_length = {step} (whole PPO updates); e.g. {lo or hi} or {hi}")
+    if cfg.chunk_iterations % cfg.ppo_unroll_length:
+        raise ConfigError(f"{cfg.algo}: chunk_iterations={cfg.chunk_iterations} must be a multiple of "
+                          f"ppo_unroll_length={cfg.ppo_unroll_length} (a chunk is whole PPO updates)")
+    if cfg.num_envs * cfg.ppo_unroll_length % cfg.ppo_num_minibatches:
+        raise ConfigError(f"{cfg.algo}: num_envs * ppo_unroll_length = {step} must be a multiple of "
+                          f"ppo_num_minibatches={cfg.ppo_num_minibatches} (equal minibatches)")
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -349,8 +361,6 @@ def load_overlay(path: str) -> dict:
 def load_config(algo: str, env: str, overrides: Mapping[str, Any] | None = None,
                 config_dir: str = CONFIG_DIR) -> Config:
     """Config for ``algo`` on ``env``: YAML defaults, then the task's block, then ``overrides``."""
-    from fpmd_mjx import envs
-
     if algo not in ALGOS:
         raise ConfigError(f"unknown algo {algo!r}; valid algos: {', '.join(ALGOS)}")
     try:

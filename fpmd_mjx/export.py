@@ -30,6 +30,7 @@ from fpmd_mjx.deploy import (
     VERSION,
     DeployError,
 )
+from fpmd_mjx.envs.wrappers import scale_action
 
 DEFAULT_PLATFORMS = ("cpu", "cuda")
 
@@ -39,8 +40,6 @@ def deploy_fns(agent, env, nfe: int):
     trainer's own code): ``prepare(params) -> dparams`` (jitted) computes once what depends
     on the parameters alone (``agent.prepare``: the sampler's time embeddings), and
     ``act(dparams, obs (b, obs_dim), key) -> (b, act_dim)`` acts in ``env``'s actuator range."""
-    from fpmd_mjx.train import _scale_action
-
     if agent.prepare is None:
         def prepare(params):
             return params
@@ -55,7 +54,7 @@ def deploy_fns(agent, env, nfe: int):
             return agent.sample_prepared(*dparams, obs, key, nfe)
 
     def act(dparams, obs, key):
-        return _scale_action(env, sample(dparams, obs, key))
+        return scale_action(env, sample(dparams, obs, key))
 
     return jax.jit(prepare), act
 

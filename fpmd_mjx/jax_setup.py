@@ -50,3 +50,15 @@ def enable_compilation_cache(path: str | None = None) -> str:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     return path
+
+
+def brax_agents_unavailable() -> str | None:
+    """Why brax's own training agents (``brax.training``: its PPO and SAC loops, used only by
+    the comparison scripts) cannot run with this jax, or None when they can: they call
+    ``jax.device_put_replicated``, which jax 0.10 removed."""
+    import jax
+
+    if hasattr(jax, "device_put_replicated"):
+        return None
+    return (f"jax {jax.__version__}: brax's training agents need jax < 0.9 (jax.device_put_replicated); install "
+            f"them in a separate venv: pip install -e \".[brax-agents]\"")

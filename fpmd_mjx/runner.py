@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fpmd_mjx.agents import ALGORITHMS
 from fpmd_mjx.checkpoint import GroupCheckpointer, RunCheckpointer, checkpoint_steps, state_steps
 from fpmd_mjx.config import LOOP_FIELDS
 from fpmd_mjx.train import make_train
@@ -101,9 +102,12 @@ def programs(cfg, num_runs: int, grid_keys: tuple = (), mesh=None) -> Programs:
     """Compiled programs for ``cfg`` over ``num_runs`` runs (each with its own values of
     ``grid_keys``; the run axis sharded over ``mesh``'s one axis when given), shared by
     every run in this process whose config differs only in ``config.LOOP_FIELDS`` and
-    the grid fields."""
+    the grid fields (for PPO, whose learning rate anneals over the budget, not in
+    ``total_steps``)."""
     defaults = type(cfg)()
-    key = dataclasses.replace(cfg, **{f: getattr(defaults, f) for f in LOOP_FIELDS + tuple(grid_keys)})
+    # PPO's learning rate anneals over the run's updates: its budget is part of the program
+    loop_only = [f for f in LOOP_FIELDS if not (f == "total_steps" and ALGORITHMS[cfg.algo].loop == "on_policy")]
+    key = dataclasses.replace(cfg, **{f: getattr(defaults, f) for f in loop_only + list(grid_keys)})
     return _programs(key, num_runs, tuple(sorted(grid_keys)), mesh)
 
 
@@ -111,7 +115,8 @@ def programs(cfg, num_runs: int, grid_keys: tuple = (), mesh=None) -> Programs:
 def _programs(cfg, num_runs: int, grid_keys: tuple, mesh) -> Programs:
     trainer = make_train(cfg)
     agent = trainer.agent
-    nfes = tuple(sorted({agent.eval_nfe, cfg.flow_steps} if cfg.algo == "fpmd_r" else {agent.eval_nfe}))
+    both = ALGORITHMS[cfg.algo].nfes == "eval_and_train"
+    nfes = tuple(sorted({agent.eval_nfe, cfg.flow_steps} if both else {agent.eval_nfe}))
     over = functools.partial(_over_runs, num_runs=num_runs, mesh=mesh)
     evaluate = {n: over(_per_run(trainer, lambda t, n=n: lambda p, k: t.evaluate(p, k, n))) for n in nfes}
     return Programs(trainer=trainer, init=over(_per_run(trainer, lambda t: t.init)),
@@ -216,15 +221,16 @@ class _Rows:
         return jax.tree.map(lambda x: x[k], tree)
 
 
-def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int):
-    """(name, env_step) of the first non-finite loss in a chunk's metrics, each (iters,) per run, or None."""
+def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int, stride: int = 1):
+    """(name, env_step) of the first non-finite loss in a chunk's metrics, each (iters,) per run, or None
+    (each metric row covers ``stride`` iterations: PPO's come per update of ``ppo_unroll_length``)."""
     for name in LOSS_KEYS:
-        rows = [np.asarray(m[name]).reshape(-1) for m in metrics.values()]
+        rows = [np.asarray(m[name]).reshape(-1) for m in metrics.values() if name in m]
         if not rows:
-            return None
+            continue
         bad = ~np.isfinite(np.stack(rows))
         if bad.any():
-            return name, (start_iter + int(np.argmax(bad.any(axis=0))) + 1) * num_envs
+            return name, (start_iter + (int(np.argmax(bad.any(axis=0))) + 1) * stride) * num_envs
     return None
 
 
@@ -267,13 +273,8 @@ def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool 
     """Train ``cfg`` for ``cfg.total_steps`` env steps, ``num_seeds`` seeds in one program.
 
     Seeds are ``cfg.seed .. cfg.seed + num_seeds - 1``. Raises ``NonFiniteLoss`` (after
-    keeping the last good checkpoint) when a loss turns NaN/inf. ``algo: ppo`` trains
-    with brax's on-policy loop (:func:`fpmd_mjx.ppo.run_ppo`), seeds one after another.
+    keeping the last good checkpoint) when a loss turns NaN/inf.
     """
-    if cfg.algo == "ppo":
-        from fpmd_mjx.ppo import run_ppo
-
-        return run_ppo(cfg, out, num_seeds, resume, progress)
     os.makedirs(out, exist_ok=True)
     runs = [RunSpec(d, cfg.seed + k) for k, d in enumerate(_seed_dirs(out, num_seeds))]
     return run_group(cfg, runs, resume=resume, progress=progress)
@@ -318,6 +319,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     mine = [k for k in rows.local if k < len(runs)]  # the runs this process holds
     writer = jax.process_index() == 0  # writes the runs' checkpoints (all of them: see above)
     trainer, agent = progs.trainer, progs.trainer.agent
+    stride = cfg.ppo_unroll_length if ALGORITHMS[cfg.algo].loop == "on_policy" else 1  # iterations per metric row
     evaluate, nfes = progs.evaluate, progs.nfes
     hp = rows.put([{f: np.float32(dict(r.grid)[f]) for f in grid_keys} for r in padded]) if grid_keys else {}
     keys = rows.put([np.asarray(jax.random.PRNGKey(r.seed)) for r in padded])
@@ -397,7 +399,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
             t_chunk = time.time()  # the rate counts training only, not evaluation or saving
             new_state, m = progs.chunk_of(todo)(hp, state)
             m = {k: v for k, v in rows.get(m).items() if k < len(runs)}
-            bad = _first_nonfinite(m, start_iter, cfg.num_envs)
+            bad = _first_nonfinite(m, start_iter, cfg.num_envs, stride)
             if bad:
                 raise NonFiniteLoss(f"non-finite {bad[0]} at env step {bad[1]}; kept the last good checkpoint "
                                     f"in {os.path.join(first_dir, 'checkpoints')}")

@@ -87,8 +87,6 @@ def plan(envs, algos, num_seeds: int, out: str, overrides: dict | None = None, g
     groups = []
     for env, algo in itertools.product(envs, algos):
         cfg = load_config(algo, env, overrides, **kw)
-        if grid and algo == "ppo":
-            raise ConfigError("--grid: ppo trains with brax's own loop, one run at a time; sweep it without --grid")
         gdir = os.path.join(out, f"{cfg.env}-{cfg.algo}")
         runs = []
         for point in points:
@@ -133,12 +131,6 @@ def status(group: Group) -> str:
     return "partial"
 
 
-def check_processes(groups: list[Group], num_processes: int) -> None:
-    """One-line ConfigError for a group that cannot train in a multi-process job."""
-    if num_processes > 1 and any(g.cfg.algo == "ppo" for g in groups):
-        raise ConfigError("ppo trains with brax's own loop in one process; sweep it without --coordinator")
-
-
 def mesh_or_none(devices=None):
     """A one-axis mesh (``"runs"``) over ``devices`` (default: every device of every
     process), or None when there is only one device (no sharding needed)."""
@@ -161,7 +153,6 @@ def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=N
     ``{group name: RunResult}``."""
     import jax
 
-    from fpmd_mjx.runner import run as run_one
     from fpmd_mjx.runner import run_group, save_run_info
 
     results = {}
@@ -174,12 +165,6 @@ def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=N
             for r in g.runs:
                 save_run_info(r.out, r.config(g.cfg), 1)
         log(f"{g.name}: {len(g.runs)} runs in one program ({state})")
-        if g.cfg.algo == "ppo":  # brax's loop: one run at a time, each its own directory
-            check_processes([g], jax.process_count())
-            for r in g.runs:
-                results.setdefault(g.name, []).append(
-                    run_one(r.config(g.cfg), r.out, 1, resume=state == "partial", progress=progress))
-            continue
         if g.cfg.devices > 1 and mesh is not None:
             log(f"{g.name}: devices={g.cfg.devices}: each run data parallel, runs one program on those devices")
         results[g.name] = run_group(g.cfg, list(g.runs), resume=state == "partial", progress=progress,

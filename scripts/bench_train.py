@@ -52,7 +52,8 @@ def bench(cfg, iters: int) -> dict:
     import jax.numpy as jnp
 
     from fpmd_mjx.envs.wrappers import VecEnv
-    from fpmd_mjx.train import _scale_action, make_train
+    from fpmd_mjx.envs.wrappers import scale_action
+    from fpmd_mjx.train import make_train
 
     trainer = make_train(cfg)
     agent, env = trainer.agent, trainer.env
@@ -66,7 +67,7 @@ def bench(cfg, iters: int) -> dict:
         s, k = c
         k, ka = jax.random.split(k)
         a = jax.random.uniform(ka, (cfg.num_envs, env.action_size), minval=-1.0, maxval=1.0)
-        return vec.step(s, _scale_action(env, a)), k
+        return vec.step(s, scale_action(env, a)), k
 
     def act(c, o=obs):
         a_sum, k = c

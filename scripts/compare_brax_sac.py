@@ -16,7 +16,9 @@ Reported per algorithm: wall time (compilation included), env steps / s over the
 whole run and in steady state (compilation excluded), and the final evaluation
 return (brax: its deterministic eval over ``--eval-episodes`` episodes; ours: the
 runner's MJX evaluation of the EMA policy, one sample, no noise).
-Returns are undiscounted sums of the task's reward in both.
+Returns are undiscounted sums of the task's reward in both. brax's training agents need
+jax < 0.9 (the ``brax-agents`` extra, in a venv of its own); with a newer jax the script stops
+with one line and exit 2.
 """
 from __future__ import annotations
 
@@ -133,8 +135,11 @@ def main(argv=None) -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from fpmd_mjx.jax_setup import enable_compilation_cache
+    from fpmd_mjx.jax_setup import brax_agents_unavailable, enable_compilation_cache
 
+    if brax_agents_unavailable():
+        print(f"error: {brax_agents_unavailable()}", file=sys.stderr)
+        return 2
     enable_compilation_cache()
     import jax
 

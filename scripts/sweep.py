@@ -74,7 +74,6 @@ def main(argv=None) -> int:
         groups = sweep.plan(_split(args.envs), _split(args.algos), args.seeds, args.out, overrides, grid,
                             args.config_dir)
         dist = Distributed.from_args(args.coordinator, args.num_processes, args.process_id, args.peer_timeout)
-        sweep.check_processes(groups, dist.num_processes)
     except ConfigError as e:
         return _error(str(e))
     record = sweep.plan_record(groups, {k: v for k, v in vars(args).items()

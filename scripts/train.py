@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     enable_compilation_cache()
     import jax
 
-    from fpmd_mjx.train import check_devices
+    from fpmd_mjx.offpolicy import check_devices
 
     try:
         check_devices(cfg)
@@ -96,10 +96,8 @@ def main(argv=None) -> int:
         mjx_corrections.uninstall()
         print("note: MJX without the project's corrections (--mjx-upstream)")
 
-    shape = (f"{cfg.num_envs} envs, {cfg.ppo_steps_per_update} env steps per PPO update (brax's loop)"
-             if cfg.algo == "ppo" else f"{cfg.num_envs} envs x {cfg.updates_per_step} updates/step")
-    print(f"training {cfg.algo} on {cfg.env} for {cfg.total_steps} env steps, {args.num_seeds} seed(s), "
-          f"{shape} on {jax.devices()[0].platform}; out: {out}")
+    print(f"training {cfg.algo} on {cfg.env} for {cfg.total_steps} env steps ({cfg.updates} updates), "
+          f"{args.num_seeds} seed(s), {cfg.num_envs} envs on {jax.devices()[0].platform}; out: {out}")
     save_run_info(out, cfg, args.num_seeds)
     try:
         res = run(cfg, out, num_seeds=args.num_seeds, resume=args.resume, progress=not args.no_progress)

@@ -12,6 +12,7 @@ import pytest
 
 from fpmd_mjx.agents import make_agent
 from fpmd_mjx.agents.dpmd import ddpm_policy
+from fpmd_mjx.jax_setup import brax_agents_unavailable
 from tests.tiny import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -155,9 +156,32 @@ def test_plot_curves_averages_seed_dirs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(brax_agents_unavailable() is not None, reason="needs the brax-agents extra (jax < 0.9)")
 def test_compare_brax_sac_smoke(tmp_path):  # ~5 min on a busy 2-core CPU (four trainings' compiles)
     out = tmp_path / "cmp.json"
     assert script("compare_brax_sac").main(["--smoke", "--out", str(out)]) == 0
     rows = {r["algo"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"brax_sac", "fpmd_r", "fpmd_m"}
     assert all(r["env_steps"] >= 1000 and np.isfinite(r["final_eval_return"]) for r in rows.values())
+
+
+@pytest.mark.parametrize("name", ["compare_brax_sac", "compare_brax_ppo"])
+def test_brax_comparisons_need_brax_agents_and_say_so_in_one_line(name, capsys, monkeypatch):
+    """brax's training agents call jax.device_put_replicated (gone from jax 0.10): on such a
+    jax the comparison scripts stop at once with what to install, exit 2."""
+    import jax
+
+    monkeypatch.delattr(jax, "device_put_replicated", raising=False)
+    assert script(name).main(["--smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install -e ".[brax-agents]"' in err and "jax < 0.9" in err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(brax_agents_unavailable() is not None, reason="needs the brax-agents extra (jax < 0.9)")
+def test_compare_brax_ppo_smoke(tmp_path):
+    out = tmp_path / "cmp.json"
+    assert script("compare_brax_ppo").main(["--smoke", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["impl"] for r in res["summary"]] == ["brax", "ours"]
+    assert all(r["env_steps"] == 1024 and r["final_eval_return"] >= 1 for r in res["runs"])

@@ -4,8 +4,8 @@ InvertedPendulum in MJX.
 Recipe: configs/quick_ip.yaml. A run passes as soon as the MJX evaluation return
 (the agent's evaluation NFE: 1 for FPMD-R/M and SAC; no noise; 5 episodes, after every
 chunk of 2k env steps) reaches 950, and fails at the 60k-step budget. DPMD uses K = 10
-diffusion steps here (20 in its config) to fit the CPU budget. PPO (brax's on-policy loop)
-uses its own CPU recipe, configs/quick_ip_ppo.yaml.
+diffusion steps here (20 in its config) to fit the CPU budget. PPO (the on-policy loop)
+uses its own CPU recipe, configs/quick_ip_ppo.yaml; DPMD is evaluated by its best-of-N rule.
 """
 import os
 
@@ -49,7 +49,7 @@ def test_solves_inverted_pendulum(algo, overrides):
 
 @pytest.mark.slow
 def test_ppo_solves_inverted_pendulum(tmp_path):
-    # brax's PPO through fpmd_mjx.ppo with the CPU recipe configs/quick_ip_ppo.yaml.
+    # the project's PPO (fpmd_mjx.onpolicy) through the runner with the CPU recipe configs/quick_ip_ppo.yaml.
     from fpmd_mjx.runner import run
 
     with open(os.path.join(os.path.dirname(QUICK), "quick_ip_ppo.yaml")) as f:

@@ -1,6 +1,9 @@
-"""Specifications of the PPO baseline: brax's PPO written to the project's run layout."""
+"""Specifications of PPO in the project's own loop through the runner: exact budgets, the run
+layout of every algorithm, exact --resume (the optimiser, the normalisers and the learning-rate
+schedule restored), the observation normaliser inside the saved policy, seeds on the run axis."""
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,11 +16,11 @@ from fpmd_mjx.config import ConfigError, load_config
 from fpmd_mjx.runner import run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
-import gym_eval
+import gym_eval  # noqa: E402
 
-TINY = dict(num_envs=8, batch_size=8, ppo_num_minibatches=2, ppo_unroll_length=4, ppo_updates_per_batch=1,
+TINY = dict(num_envs=8, ppo_unroll_length=8, ppo_num_minibatches=2, ppo_updates_per_batch=1, chunk_iterations=16,
             hidden_sizes=[16, 16], ppo_value_hidden_sizes=[16, 16], eval_episodes=4, eval_every=128,
-            checkpoint_every=128)  # one PPO training step = 8 x 2 x 4 = 64 env steps
+            checkpoint_every=128, buffer_size=8)  # one PPO update = 8 x 8 = 64 env steps; a chunk = 2 updates
 
 
 def tiny_ppo(**kw):
@@ -35,11 +38,13 @@ def test_a_ppo_run_writes_metrics_and_checkpoints_like_every_run(ppo_run):
     out, res = ppo_run
     assert res.env_steps == 256 and not res.interrupted  # the budget is exact
     rows = list(csv.DictReader(open(out / "metrics.csv")))
-    evals = [(int(r["env_steps"]), float(r["eval_return"])) for r in rows if r["eval_return"]]
-    assert [s for s, _ in evals] == [0, 128, 256]
-    assert all(np.isfinite(v) and v > 0 for _, v in evals)
+    evals = [(int(r["env_steps"]), int(r["updates"]), float(r["eval_return"])) for r in rows if r["eval_return"]]
+    assert [(s, u) for s, u, _ in evals] == [(0, 0), (128, 4), (256, 8)]  # 2 updates x 2 minibatches per 128
+    assert all(v >= 1 for _, _, v in evals)  # InvertedPendulum pays 1 per step alive
+    chunks = [r for r in rows if r["critic_loss"]]
+    assert len(chunks) == 2 and all(np.isfinite(float(r["critic_loss"])) for r in chunks)
     steps = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
-    assert steps[-1] == 256 and (out / "best").is_dir()
+    assert steps == [0, 128, 256] and (out / "best").is_dir()
 
 
 def test_the_checkpoint_acts_with_its_observation_normaliser_in_mjx_and_gymnasium(ppo_run, tmp_path):
@@ -47,34 +52,47 @@ def test_the_checkpoint_acts_with_its_observation_normaliser_in_mjx_and_gymnasiu
     step_dir = find_checkpoints(str(out / "checkpoints"))[0]
     cfg, trainer, params, meta = load_policy(step_dir)
     normalizer, _ = params
-    assert np.any(np.asarray(normalizer.mean) != 0)  # the running statistics were saved, not the initial ones
+    assert float(normalizer.count) > 0 and np.any(np.asarray(normalizer.mean) != 0)  # the running statistics
     obs = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
     a = trainer.agent.sample(params, obs, jax.random.PRNGKey(1))
     assert a.shape == (5, 1) and bool(np.all(np.abs(np.asarray(a)) <= 1.0))
     assert gym_eval.main([str(step_dir), "--episodes", "3", "--json", str(tmp_path / "g.json")]) == 0
     (row,) = json.load(open(tmp_path / "g.json"))["rows"]
-    assert row["algo"] == "ppo" and row["mjx_return"] == meta["eval_return"] and row["gym_return_mean"] > 0
+    assert row["algo"] == "ppo" and row["policy"] == "sample" and row["mjx_return"] == meta["eval_return"]
+    assert row["gym_return_mean"] == pytest.approx(row["episode_length_mean"])
 
 
-def test_resume_continues_a_ppo_run_to_a_larger_budget(ppo_run, tmp_path):
+def test_resume_restores_the_optimiser_and_reproduces_the_uninterrupted_run(ppo_run, tmp_path):
     out, _ = ppo_run
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    res = run(tiny_ppo(total_steps=384), str(copy), resume=True, progress=False)
-    assert res.env_steps == 384
-    rows = [int(r["env_steps"]) for r in csv.DictReader(open(copy / "metrics.csv")) if r["eval_return"]]
-    assert rows[-1] == 384 and rows[:3] == [0, 128, 256]
+    shutil.rmtree(copy / "checkpoints" / "256")  # as if stopped after the checkpoint at 128
+    res = run(tiny_ppo(), str(copy), resume=True, progress=False)
+    assert res.env_steps == 256
+    _, _, p_full, _ = load_policy(str(out / "checkpoints" / "256"))
+    _, _, p_resumed, _ = load_policy(str(copy / "checkpoints" / "256"))
+    # Adam's moments, its step count (the annealed learning rate) and the normalisers carried over:
+    # the resumed run ends bit for bit where the uninterrupted one did
+    for a, b in zip(jax.tree.leaves(p_full), jax.tree.leaves(p_resumed)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_ppo_budgets_and_batches_are_checked_with_one_line_errors():
-    with pytest.raises(ConfigError, match="multiple of batch_size"):
-        tiny_ppo(total_steps=300)
-    with pytest.raises(ConfigError, match="multiple of num_envs"):
-        tiny_ppo(num_envs=3)
-    with pytest.raises(ValueError, match="brax's on-policy loop"):
-        from fpmd_mjx.agents import make_agent
+def test_seeds_train_in_one_program_and_differ(tmp_path):
+    res = run(tiny_ppo(total_steps=128), str(tmp_path), num_seeds=2, progress=False)
+    assert res.env_steps == 128 and len(res.run_dirs) == 2
+    a = load_policy(find_checkpoints(str(tmp_path / "seed_0" / "checkpoints"))[0])[2]
+    b = load_policy(find_checkpoints(str(tmp_path / "seed_1" / "checkpoints"))[0])[2]
+    assert any(not np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
-        agent = make_agent(tiny_ppo(), 4, 1)
-        agent.update(agent.init(jax.random.PRNGKey(0)), None, None)
+
+@pytest.mark.parametrize("over, words", [
+    ({"total_steps": 300}, "ppo: total_steps=300 must be a multiple of num_envs * ppo_unroll_length = 64"),
+    ({"warmup_steps": 64}, "ppo has no warm-up: warmup_steps must be 0"),
+    ({"chunk_iterations": 12}, "chunk_iterations=12 must be a multiple of ppo_unroll_length=8"),
+    ({"ppo_num_minibatches": 3}, "must be a multiple of ppo_num_minibatches=3"),
+    ({"devices": 2}, "devices=2: ppo trains one run on one device (valid: devices=1)"),
+])
+def test_ppo_budgets_and_batches_are_checked_with_one_line_errors(over, words):
+    with pytest.raises(ConfigError) as e:
+        tiny_ppo(**over)
+    assert words in str(e.value) and "\n" not in str(e.value)

@@ -65,13 +65,11 @@ def test_a_grid_value_the_config_rejects_is_a_one_line_error(tmp_path):
     (["--envs", "hopper", "--algos", "fpmd_m", "--grid", "num_envs=4,8"], "--grid num_envs: changes"),
     (["--envs", "hopper", "--algos", "fpmd_m", "--grid", "foo=1"], "unknown field 'foo'"),
     (["--envs", "hopper", "--algos", "fpmd_m", "--devices", "9"], "--devices 9: this machine has"),
-    (["--envs", "hopper", "--algos", "ppo", "--grid", "lam=1,2"], "ppo trains with brax's own loop"),
+    (["--envs", "hopper", "--algos", "ppo", "--steps", "1000"], "ppo: total_steps=1000 must be a multiple of"),
     (["--envs", "hopper", "--algos", "fpmd_m", "--coordinator", "127.0.0.1:1", "--num-processes", "2",
       "--process-id", "2"], "--process-id 2 out of range; valid: 0..1"),
     (["--envs", "hopper", "--algos", "fpmd_m", "--process-id", "1"], "need --coordinator"),
     (["--envs", "hopper", "--algos", "fpmd_m", "--coordinator", "nohost"], "expected HOST:PORT"),
-    (["--envs", "hopper", "--algos", "ppo", "--coordinator", "127.0.0.1:1", "--num-processes", "2",
-      "--process-id", "0"], "ppo trains with brax's own loop in one process"),
 ])
 def test_bad_sweep_arguments_are_one_line_errors_that_write_nothing(tmp_path, capsys, args, words):
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -246,11 +244,17 @@ def test_a_data_parallel_run_on_four_devices_matches_one_device_to_float32_round
 
 # ---- several processes (subprocesses joined by jax.distributed) --------------------------------
 
-def _sweep_process(out, budget, process_id=None, port=None, devices=2):
-    """``scripts/sweep.py`` (3 seeds of the tiny FPMD-R on InvertedPendulum) as process
+PPO_SET = ["--set=num_envs=8", "--set=ppo_unroll_length=8", "--set=ppo_num_minibatches=2",
+           "--set=ppo_updates_per_batch=1", "--set=chunk_iterations=16", "--set=hidden_sizes=[16,16]",
+           "--set=ppo_value_hidden_sizes=[16,16]", "--set=eval_episodes=4", "--set=buffer_size=8"]
+
+
+def _sweep_process(out, budget, process_id=None, port=None, devices=2, algo="fpmd_r"):
+    """``scripts/sweep.py`` (3 seeds of the tiny ``algo`` on InvertedPendulum) as process
     ``process_id`` of a two-process job on ``devices`` CPU devices each, or alone."""
-    cmd = [sys.executable, SCRIPT, "--envs", "inverted_pendulum", "--algos", "fpmd_r", "--seeds", "3",
-           "--out", str(out), "--no-progress", *TINY_SET, *budget]
+    sets = PPO_SET if algo == "ppo" else TINY_SET
+    cmd = [sys.executable, SCRIPT, "--envs", "inverted_pendulum", "--algos", algo, "--seeds", "3",
+           "--out", str(out), "--no-progress", *sets, *budget]
     if process_id is not None:
         cmd += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(process_id),
                 "--peer-timeout", "30"]
@@ -258,10 +262,10 @@ def _sweep_process(out, budget, process_id=None, port=None, devices=2):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
 
-def _job(out, budget, devices=2):
+def _job(out, budget, devices=2, algo="fpmd_r"):
     """Both processes of a two-process sweep, to completion."""
     port = _free_port()
-    procs = [_sweep_process(out, budget, p, port, devices) for p in (0, 1)]
+    procs = [_sweep_process(out, budget, p, port, devices, algo) for p in (0, 1)]
     for p in procs:
         assert p.wait(timeout=900) == 0, p.stderr.read()[-3000:]
 
@@ -285,6 +289,19 @@ def _finals(out) -> dict:
 def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(
         a[k][:2] == b[k][:2] and all((x == y).all() for x, y in zip(a[k][2], b[k][2])) for k in a)
+
+
+@pytest.mark.multidevice
+def test_two_processes_train_ppo_seeds_as_one_process_does(tmp_path):
+    """PPO's seeds sit on the run axis like every algorithm's: 3 runs over 2 processes x 2
+    CPU devices end bit for bit as the same sweep in one process on 4 devices."""
+    budget = ["--steps", "256", "--set=eval_every=128", "--set=checkpoint_every=128"]
+    one = _sweep_process(tmp_path / "one", budget, devices=4, algo="ppo")
+    assert one.wait(timeout=900) == 0, one.stderr.read()[-3000:]
+    _job(tmp_path / "two", budget, algo="ppo")
+    two, ref = _finals(tmp_path / "two"), _finals(tmp_path / "one")
+    assert len(ref) == 3 and all(v[0] == 256 for v in ref.values())
+    assert _same(two, ref)
 
 
 @pytest.mark.multidevice

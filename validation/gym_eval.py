@@ -168,7 +168,7 @@ def make_act(trainer, nfe: int, rule: str = "sample"):
     import jax
 
     from fpmd_mjx.export import deploy_fns
-    from fpmd_mjx.train import _scale_action
+    from fpmd_mjx.envs.wrappers import scale_action
 
     if rule == "sample":  # the very functions scripts/export_policy.py exports
         prepare, policy = deploy_fns(trainer.agent, trainer.env, nfe)
@@ -177,7 +177,7 @@ def make_act(trainer, nfe: int, rule: str = "sample"):
             return params
 
         def policy(params, obs, key):
-            return _scale_action(trainer.env, trainer.agent.best_of_n(params, obs, key, nfe))
+            return scale_action(trainer.env, trainer.agent.best_of_n(params, obs, key, nfe))
 
     def act(dparams, obs, key, t):
         return policy(dparams, obs, jax.random.fold_in(key, t))

@@ -34,6 +34,12 @@ from brax.envs.base import State, Wrapper
 from fpmd_mjx.envs.base import MjxTask
 
 
+def scale_action(env, a):
+    """Map normalised actions in [-1, 1] (..., act_dim) to the task's actuator range."""
+    low, high = jnp.asarray(env.action_low), jnp.asarray(env.action_high)
+    return low + 0.5 * (a + 1.0) * (high - low)
+
+
 class VecEnv(Wrapper):
     """``VecEnv(env, num_envs, episode_length=None)``; pure ``reset``/``step``.
 
@@ -98,9 +104,7 @@ class ScaledActions(Wrapper):
     as the trainer maps its agents' actions (for brax's own agents: PPO, SAC)."""
 
     def step(self, state: State, action: jax.Array) -> State:
-        from fpmd_mjx.train import _scale_action
-
-        return self.env.step(state, _scale_action(self.env, action))
+        return self.env.step(state, scale_action(self.env, action))
 
 
 def _split_each(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
