@@ -62,8 +62,8 @@ class Config:
     """All hyperparameters of one training run (see configs/*.yaml for the paper's values)."""
 
     env: str = "inverted_pendulum"  # task name (fpmd_mjx.envs.names() or a Gymnasium id)
-    physics_profile: str = "faithful"  # MJX solver profile (fpmd_mjx.envs.PROFILES; README "Physics profiles")
-    physics: str = "jax"  # MJX backend: jax | warp (MuJoCo Warp, the optional `warp` extra; README "Physics backends")
+    physics_profile: str = "faithful"  # MJX solver profile (fpmd_mjx.envs.PROFILES; docs/speed.md "Physics profiles")
+    physics: str = "jax"  # MJX backend: jax | warp (MuJoCo Warp, the optional `warp` extra; docs/speed.md "Physics backends")
     algo: str = "fpmd_r"  # one of ALGOS
     seed: int = 0
     # budget and loop shape

@@ -7,7 +7,7 @@ one compiled program per (task, algorithm), its runs sharded over every device.
     python validation/results_table.py runs/table1                # Gymnasium replays -> Table-1 markdown/CSV
 
 Several hosts (one process per host, the same command on each, a shared OUT; see the
-README's "Scaling out"):
+docs/scaling.md):
 
     python scripts/sweep.py ... --coordinator 10.0.0.1:1234 --num-processes 2 --process-id 0
 """

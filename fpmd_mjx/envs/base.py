@@ -88,7 +88,7 @@ def newton_caps(newton: int, line_search: int = 8) -> tuple:
 _SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
 
 # Opt-in physics profiles: fewer Newton iterations than the task's caps, for speed, at a
-# parity cost measured against C MuJoCo (README, "Physics profiles"). "faithful" (the
+# parity cost measured against C MuJoCo (docs/speed.md, "Physics profiles"). "faithful" (the
 # default) keeps the caps that change no result bit; "newton1" removes MJX's solver
 # while-loop (one host round trip per iteration on a GPU). MJX only: the C model of
 # ``load_mj_model(spec)`` is never touched.
