@@ -51,14 +51,14 @@ def make_env(cfg):
                      warp_envs=max(cfg.num_envs, cfg.eval_episodes))
 
 
-def episode_metrics(env_state) -> dict:
-    """Episodes that ended at this vector step, their mean return (NaN if none), the mean reward."""
-    done = env_state.done
+def episode_metrics(done, last_return, reward) -> dict:
+    """Episodes that ended among these env steps (arrays of one shape: a vector step (N,) or a
+    rollout (T, N)), their mean return (NaN if none), the mean reward."""
     n = done.sum()
     return {
         "episodes": n,
-        "episode_return": jnp.where(n > 0, (env_state.info["last_return"] * done).sum() / jnp.maximum(n, 1), jnp.nan),
-        "reward": env_state.reward.mean(),
+        "episode_return": jnp.where(n > 0, (last_return * done).sum() / jnp.maximum(n, 1), jnp.nan),
+        "reward": reward.mean(),
     }
 
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from fpmd_mjx.agents import make_agent
+from fpmd_mjx.config import ConfigError
 from fpmd_mjx.envs.wrappers import VecEnv, scale_action
 from fpmd_mjx.loops import Trainer, episode_metrics, make_env, make_evaluate
 
@@ -43,8 +44,6 @@ class TrainState:
 
 def check_devices(cfg) -> list:
     """This process's devices if there are at least ``cfg.devices``; ConfigError (one line) otherwise."""
-    from fpmd_mjx.config import ConfigError
-
     local = jax.local_devices()
     if cfg.devices > len(local):
         raise ConfigError(f"devices={cfg.devices}: only {len(local)} local {local[0].platform} device(s); "
@@ -106,7 +105,7 @@ def make_offpolicy_train(cfg) -> Trainer:
                       "next_obs": env_state.info["final_obs"], "terminated": env_state.info["terminated"]}
         state = state.replace(buffer=buf.add(state.buffer, transition), env_state=env_state,
                               key=key, iteration=state.iteration + 1)
-        return state, episode_metrics(env_state)
+        return state, episode_metrics(env_state.done, env_state.info["last_return"], env_state.reward)
 
     def sgd_steps(state):
         """``cfg.updates_per_step`` updates on fresh uniform batches: (state, mean metrics).

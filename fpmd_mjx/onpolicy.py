@@ -24,7 +24,7 @@ from flax import struct
 
 from fpmd_mjx.agents.ppo import gae, make_ppo, ppo_updates
 from fpmd_mjx.envs.wrappers import VecEnv, scale_action
-from fpmd_mjx.loops import Trainer, make_env, make_evaluate
+from fpmd_mjx.loops import Trainer, episode_metrics, make_env, make_evaluate
 
 
 @struct.dataclass
@@ -34,25 +34,6 @@ class OnPolicyState:
     disc_return: jax.Array  # (N,) discounted return of each env's episode so far (reward normaliser)
     key: jax.Array
     iteration: jax.Array  # vector env steps taken (int32)
-
-
-def rollout_metrics(traj, explained_variance):
-    """Episode statistics of one rollout (the off-policy loop's, over all T x N steps):
-    episodes ended, the mean return of those (NaN if none), the mean raw reward."""
-    done = traj["done"]
-    n = done.sum()
-    return {"episodes": n,
-            "episode_return": jnp.where(n > 0, (traj["last_return"] * done).sum() / jnp.maximum(n, 1), jnp.nan),
-            "reward": traj["reward"].mean(), "explained_variance": explained_variance}
-
-
-def _check(cfg):
-    step = cfg.num_envs * cfg.ppo_unroll_length
-    if cfg.warmup_steps:
-        raise ValueError(f"ppo has no warm-up: warmup_steps must be 0, got {cfg.warmup_steps}")
-    if cfg.total_steps % step:
-        raise ValueError(f"ppo: total_steps={cfg.total_steps} must be a multiple of num_envs * ppo_unroll_length "
-                         f"= {step} (whole PPO updates); e.g. {max(cfg.total_steps // step, 1) * step}")
 
 
 def make_rollout(cfg, env, vec, ppo):
@@ -81,7 +62,6 @@ def make_rollout(cfg, env, vec, ppo):
 
 def make_onpolicy_train(cfg) -> Trainer:
     """Build the static pieces (env, networks, optimiser) of ``cfg`` (``algo: ppo``)."""
-    _check(cfg)
     env = make_env(cfg)
     vec = VecEnv(env, cfg.num_envs)
     ppo = make_ppo(cfg, env.observation_size, env.action_size)
@@ -104,7 +84,8 @@ def make_onpolicy_train(cfg) -> Trainer:
         lr = ppo.learning_rate(agent_state)
         agent_state, m = agent.update(agent_state, {**traj, "advantage": adv, "return": ret}, k_upd)
         explained = 1.0 - jnp.var(ret - traj["value"]) / jnp.maximum(jnp.var(ret), 1e-8)
-        return state.replace(agent=agent_state, key=key), {**rollout_metrics(traj, explained), **m,
+        episodes = episode_metrics(traj["done"], traj["last_return"], traj["reward"])
+        return state.replace(agent=agent_state, key=key), {**episodes, "explained_variance": explained, **m,
                                                            "learning_rate": lr}
 
     def warmup(state):

@@ -17,8 +17,7 @@ from fpmd_mjx.agents.ppo import (
 from fpmd_mjx.config import load_config
 from fpmd_mjx.onpolicy import make_onpolicy_train as make_ppo_train
 
-# one PPO update = 8 envs x 16 steps = 128 env steps; batch_size only satisfies the
-# brax-era config check (batch_size * minibatches = num_envs) and is unused by the trainer
+# one PPO update = 8 envs x 16 steps = 128 env steps (batch_size is unused by PPO)
 TINY = dict(num_envs=8, ppo_unroll_length=16, ppo_num_minibatches=4, ppo_updates_per_batch=2,
             hidden_sizes=[16, 16], ppo_value_hidden_sizes=[16, 16], eval_episodes=4, batch_size=2,
             total_steps=256, chunk_iterations=32, warmup_steps=0)
@@ -155,7 +154,7 @@ def test_chunks_and_budgets_must_be_whole_ppo_updates(tiny):
     _, trainer, state0, _, _ = tiny
     with pytest.raises(ValueError, match="ppo_unroll_length"):
         trainer.train_chunk(state0, 20)
-    with pytest.raises(ValueError, match="total_steps=200"):  # from the config or from make_ppo_train
+    with pytest.raises(ValueError, match="total_steps=200"):  # a one-line ConfigError from the config
         make_ppo_train(tiny_ppo_config(total_steps=200))
     with pytest.raises(ValueError, match="warm-up"):
         make_ppo_train(tiny_ppo_config(warmup_steps=64))

@@ -182,8 +182,9 @@ class PPO(NamedTuple):
 
 
 def ppo_updates(cfg) -> int:
-    """PPO updates of the run: ``total_steps / (num_envs * ppo_unroll_length)``."""
-    return max(cfg.total_steps // (cfg.num_envs * cfg.ppo_unroll_length), 1)
+    """PPO updates of the run: ``total_steps / (num_envs * ppo_unroll_length)`` (a whole
+    number: the config checks it)."""
+    return cfg.total_steps // cfg.ppo_steps_per_update
 
 
 def make_optimizer(cfg):
@@ -201,11 +202,8 @@ def make_optimizer(cfg):
 
 
 def make_ppo(cfg, obs_dim: int, act_dim: int) -> PPO:
-    """Build PPO's networks and optimiser for ``cfg`` (see the module docstring)."""
-    batch = cfg.num_envs * cfg.ppo_unroll_length
-    if batch % cfg.ppo_num_minibatches:
-        raise ValueError(f"ppo: num_envs * ppo_unroll_length = {batch} must be a multiple of "
-                         f"ppo_num_minibatches={cfg.ppo_num_minibatches}")
+    """Build PPO's networks and optimiser for ``cfg`` (see the module docstring; the config
+    has checked that the budget and the rollout split into whole updates and minibatches)."""
     pnet = GaussianPolicy(act_dim, tuple(cfg.hidden_sizes), cfg.activation)
     vnet = OrthoMLP(tuple(cfg.ppo_value_hidden_sizes), 1, cfg.activation, 1.0)
     opt, schedule = make_optimizer(cfg)
