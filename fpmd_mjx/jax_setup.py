@@ -62,3 +62,17 @@ def brax_agents_unavailable() -> str | None:
         return None
     return (f"jax {jax.__version__}: brax's training agents need jax < 0.9 (jax.device_put_replicated); install "
             f"them in a separate venv: pip install -e \".[brax-agents]\"")
+
+
+def start_brax_comparison() -> str | None:
+    """The set-up of the scripts that train brax's own agents beside ours: warnings silenced
+    (brax's deprecation notices), then the compilation cache on and None, or why brax's
+    training agents cannot run with this jax (the scripts print it as one ``error:`` line
+    and exit 2)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    why = brax_agents_unavailable()
+    if why is None:
+        enable_compilation_cache()
+    return why

@@ -128,19 +128,16 @@ def summary(rows: list) -> list:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import warnings
+    from fpmd_mjx.jax_setup import start_brax_comparison
 
-    warnings.filterwarnings("ignore")
+    why = start_brax_comparison()
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     import jax
 
     from fpmd_mjx.config import ConfigError, cli_overrides, load_config
-    from fpmd_mjx.jax_setup import brax_agents_unavailable, enable_compilation_cache
 
-    if brax_agents_unavailable():
-        print(f"error: {brax_agents_unavailable()}", file=sys.stderr)
-        return 2
-
-    enable_compilation_cache()
     try:
         over = dict(SMOKE) if args.smoke else cli_overrides(args.config, None, total_steps=args.steps)
         base = load_config("ppo", args.env, over)

@@ -132,15 +132,12 @@ def format_table(res: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import warnings
+    from fpmd_mjx.jax_setup import start_brax_comparison
 
-    warnings.filterwarnings("ignore")
-    from fpmd_mjx.jax_setup import brax_agents_unavailable, enable_compilation_cache
-
-    if brax_agents_unavailable():
-        print(f"error: {brax_agents_unavailable()}", file=sys.stderr)
+    why = start_brax_comparison()
+    if why:
+        print(f"error: {why}", file=sys.stderr)
         return 2
-    enable_compilation_cache()
     import jax
 
     from fpmd_mjx import envs
