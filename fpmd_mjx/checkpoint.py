@@ -1,4 +1,4 @@
-"""Orbax checkpoints that rebuild the policy from the directory alone.
+"""Orbax checkpoints: reading and writing run directories (rebuilding a policy from one: :mod:`fpmd_mjx.rebuild`).
 
 Layout of one run directory (one seed)::
 
@@ -190,18 +190,7 @@ def _critic_arg(critic) -> dict:
     return {} if critic is None else {"critic": ocp.args.StandardSave(critic)}
 
 
-def load_critic(step_dir: str, trainer) -> Any:
-    """The online critic parameters saved beside the policy (what ``--policy best_of_n``
-    ranks candidates with); CheckpointError when the checkpoint has none."""
-    path = os.path.join(os.path.abspath(step_dir), "critic")
-    if trainer.agent.critic_params is None:
-        raise CheckpointError(f"algo {trainer.cfg.algo!r} has no critic to rank candidates with")
-    if not os.path.isdir(path):
-        raise CheckpointError(f"checkpoint {step_dir!r} holds no critic parameters (saved by newer versions only)")
-    return _restore_item(step_dir, "critic", trainer.agent.critic_params, trainer.agent)
-
-
-def _restore_item(step_dir: str, item: str, select, agent) -> Any:
+def restore_item(step_dir: str, item: str, select, agent) -> Any:
     """Restore ``<step_dir>/<item>`` shaped as ``select(agent.init(key))``;
     DamagedCheckpoint when its files cannot be read back."""
     template = _on_this_device(jax.eval_shape(lambda k: select(agent.init(k)), jax.random.PRNGKey(0)))
@@ -270,7 +259,7 @@ def _holds(path: str, items: tuple[str, ...] = STEP_ITEMS) -> bool:
     return all(os.path.isdir(os.path.join(path, i)) for i in items)
 
 
-def _steps_in(root: str) -> list[str]:
+def step_dirs(root: str) -> list[str]:
     """Step directories of a manager root, newest first."""
     return [os.path.join(root, str(s)) for s in _step_numbers(root, STEP_ITEMS)]
 
@@ -294,24 +283,8 @@ def state_steps(run_dir: str) -> list[int]:
 
 
 def _latest_in(root: str) -> str | None:
-    steps = _steps_in(root)
+    steps = step_dirs(root)
     return steps[0] if steps else None
-
-
-def load_intact_policy(step_dir: str):
-    """:func:`load_policy` of ``step_dir``, or, when its files are damaged, of the
-    newest intact older step of the same ``checkpoints/`` or ``best/`` directory (a
-    one-line warning per damaged one; nothing is deleted).  Returns
-    ``(step_dir_used, cfg, trainer, params, meta)``; CheckpointError when none is intact."""
-    path = os.path.abspath(step_dir)
-    name, root = os.path.basename(path), os.path.dirname(path)
-    older = [d for d in _steps_in(root) if int(os.path.basename(d)) < int(name)] if name.isdigit() else []
-    for d in [step_dir, *older]:
-        try:
-            return (d, *load_policy(d))
-        except DamagedCheckpoint as e:
-            warn_damaged(d, e.__cause__ or e)
-    raise CheckpointError(f"no intact checkpoint in {root!r} ({1 + len(older)} damaged)")
 
 
 def find_checkpoints(path: str) -> list[str]:
@@ -344,27 +317,3 @@ def find_checkpoints(path: str) -> list[str]:
     if not found:
         raise CheckpointError(f"{path!r} holds no fpmd_mjx checkpoint (expected checkpoints/<step>/ or best/<step>/)")
     return found
-
-
-def load_policy(step_dir: str):
-    """Rebuild the evaluation policy of a checkpoint from its directory alone.
-
-    Returns ``(cfg, trainer, params, meta)``; ``trainer.agent.sample(params, obs, key, nfe)``
-    acts and ``trainer.evaluate`` runs MJX episodes. Raises ``CheckpointError`` for a
-    directory that is not a checkpoint or comes from an incompatible version.
-    """
-    from fpmd_mjx.config import ConfigError, from_dict
-    from fpmd_mjx.train import make_train
-
-    meta = read_meta(step_dir)
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(
-            f"checkpoint {step_dir!r} has format {meta.get('format')!r} (written by fpmd_mjx "
-            f"{meta.get('fpmd_mjx_version', '?')}); this fpmd_mjx {fpmd_mjx.__version__} reads format {FORMAT}")
-    try:
-        cfg = from_dict(meta["config"])
-    except (KeyError, ConfigError) as e:
-        raise CheckpointError(f"checkpoint {step_dir!r} has an unusable config: {e}") from None
-    trainer = make_train(cfg)
-    params = _restore_item(step_dir, "policy", trainer.agent.policy_params, trainer.agent)
-    return cfg, trainer, params, meta

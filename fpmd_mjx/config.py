@@ -189,7 +189,7 @@ class Config:
         if bad:
             raise ConfigError(f"not a grid field: {bad}; valid: {', '.join(GRID_FIELDS)}")
         out = object.__new__(Config)
-        for f in _FIELDS:
+        for f in FIELDS:
             object.__setattr__(out, f, values.get(f, getattr(self, f)))
         return out
 
@@ -200,7 +200,7 @@ class Config:
         return d
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _HINTS = typing.get_type_hints(Config)
 _POSITIVE = {
     "total_steps", "num_envs", "updates_per_step", "chunk_iterations", "devices", "batch_size", "buffer_size",
@@ -285,8 +285,8 @@ def _validate_on_policy(cfg: Config) -> None:
 
 def _coerce(key: str, value: Any) -> Any:
     """Convert ``value`` (YAML-parsed or a CLI string) to the declared type of ``key``."""
-    if key not in _FIELDS:
-        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(_FIELDS))}")
+    if key not in FIELDS:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(FIELDS))}")
     hint = _HINTS[key]
     if isinstance(value, str) and hint is not str:
         value = yaml.safe_load(value)

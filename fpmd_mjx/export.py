@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import fpmd_mjx
+from fpmd_mjx.checkpoint import find_checkpoints
 from fpmd_mjx.deploy import (
     EXPORTED_FILE,
     FORMAT,
@@ -31,6 +32,7 @@ from fpmd_mjx.deploy import (
     DeployError,
 )
 from fpmd_mjx.envs.wrappers import scale_action
+from fpmd_mjx.rebuild import load_intact_policy
 
 DEFAULT_PLATFORMS = ("cpu", "cuda")
 
@@ -94,8 +96,6 @@ def export_act(agent, env, dparams, nfe: int, platforms=DEFAULT_PLATFORMS):
 def _pick(path: str) -> str:
     """The checkpoint step directory to export from ``path``: a step directory as is; of
     a run directory, its best checkpoint (the newest periodic one if it has no best)."""
-    from fpmd_mjx.checkpoint import find_checkpoints
-
     found = find_checkpoints(path)
     best = [d for d in found if os.path.basename(os.path.dirname(os.path.abspath(d))) == "best"]
     if len(found) > 2 or (len(found) == 2 and not best):
@@ -107,8 +107,6 @@ def export_checkpoint(path: str, out: str, nfe: int | None = None, platforms=DEF
     """Write the artifact of the checkpoint at ``path`` (see :func:`_pick`) to ``out``;
     ``nfe`` defaults to the checkpoint's evaluation NFE. Returns the artifact's meta.
     CheckpointError / DeployError (one line) for bad input."""
-    from fpmd_mjx.checkpoint import load_intact_policy
-
     step_dir, cfg, trainer, params, ckpt_meta = load_intact_policy(_pick(path))
     nfe = int(nfe or ckpt_meta.get("eval_nfe") or trainer.agent.eval_nfe)
     if nfe < 1:

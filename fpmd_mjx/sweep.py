@@ -23,7 +23,13 @@ import itertools
 import json
 import os
 
-from fpmd_mjx.config import _FIELDS, GRID_FIELDS, Config, ConfigError, load_config
+import jax
+import numpy as np
+
+from fpmd_mjx.checkpoint import GroupCheckpointer, checkpoint_steps
+from fpmd_mjx.config import FIELDS, GRID_FIELDS, Config, ConfigError, load_config
+from fpmd_mjx.rundir import save_run_info
+from fpmd_mjx.runner import RunSpec, run_group
 
 PLAN_FILE = "sweep.json"
 
@@ -52,7 +58,7 @@ def parse_grid(items) -> dict:
             raise ConfigError(f"bad --grid {item!r}: expected FIELD=V1,V2,...")
         key, values = (x.strip() for x in item.split("=", 1))
         if key not in GRID_FIELDS:
-            if key in _FIELDS:
+            if key in FIELDS:
                 raise ConfigError(f"--grid {key}: changes the compiled program (a shape, a loop length or a "
                                   f"switch), so it cannot vary inside one; run one sweep per value with --set "
                                   f"{key}=...; grid fields: {', '.join(GRID_FIELDS)}")
@@ -75,8 +81,6 @@ def plan(envs, algos, num_seeds: int, out: str, overrides: dict | None = None, g
          config_dir: str | None = None) -> list[Group]:
     """The groups of a sweep (validated: unknown tasks, algos and bad grid values raise
     a one-line ConfigError before anything is written)."""
-    from fpmd_mjx.runner import RunSpec
-
     if num_seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {num_seeds}")
     if not envs or not algos:
@@ -119,8 +123,6 @@ def status(group: Group) -> str:
     """``"new"`` (nothing to continue from), ``"done"`` (every run checkpointed at the
     full budget) or ``"partial"`` (every run has a checkpoint, or a multi-process job
     left a group checkpoint of the program's state)."""
-    from fpmd_mjx.checkpoint import GroupCheckpointer, checkpoint_steps
-
     last = [max(checkpoint_steps(r.out), default=None) for r in group.runs]
     if all(s is not None and s >= group.cfg.total_steps for s in last):
         return "done"
@@ -134,9 +136,6 @@ def status(group: Group) -> str:
 def mesh_or_none(devices=None):
     """A one-axis mesh (``"runs"``) over ``devices`` (default: every device of every
     process), or None when there is only one device (no sharding needed)."""
-    import jax
-    import numpy as np
-
     devices = list(devices if devices is not None else jax.devices())
     if len(devices) == 1:
         return None
@@ -144,17 +143,14 @@ def mesh_or_none(devices=None):
 
 
 def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=None, log=print,
-        sync=None) -> dict:
+        sync=None, until: int | None = None) -> dict:
     """Train every group (one program each, the run axis sharded over ``mesh``).
 
     ``resume``: groups already at their budget are skipped, partial ones continue from
     every run's last checkpoint, new ones start. ``sync``: called at every chunk boundary
-    (a multi-process job's liveness check, see :mod:`fpmd_mjx.distributed`). Returns
+    (a multi-process job's liveness check, see :mod:`fpmd_mjx.distributed`). ``until``:
+    every group stops at the first chunk end at or past that env step (resumable). Returns
     ``{group name: RunResult}``."""
-    import jax
-
-    from fpmd_mjx.runner import run_group, save_run_info
-
     results = {}
     for g in groups:
         state = status(g) if resume else "new"
@@ -168,5 +164,5 @@ def run(groups: list[Group], resume: bool = False, progress: bool = True, mesh=N
         if g.cfg.devices > 1 and mesh is not None:
             log(f"{g.name}: devices={g.cfg.devices}: each run data parallel, runs one program on those devices")
         results[g.name] = run_group(g.cfg, list(g.runs), resume=state == "partial", progress=progress,
-                                    mesh=None if g.cfg.devices > 1 else mesh, group_dir=g.out, sync=sync)
+                                    mesh=None if g.cfg.devices > 1 else mesh, group_dir=g.out, sync=sync, until=until)
     return results

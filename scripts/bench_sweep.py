@@ -45,7 +45,7 @@ def main(argv=None) -> int:
 
     from fpmd_mjx.config import load_config, load_overlay
     from fpmd_mjx.reporting import write_json
-    from fpmd_mjx.runner import _Rows, programs
+    from fpmd_mjx.programs import RunRows, programs
 
     if len(jax.devices()) < args.devices:
         print(f"error: --devices {args.devices}: only {len(jax.devices())} present", file=sys.stderr)
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
            "updates_per_step": cfg.updates_per_step, "platform": jax.devices()[0].platform, "results": {}}
     for name, mesh in meshes.items():
         progs = programs(cfg, args.runs, (), mesh)
-        rows = _Rows(args.runs, mesh)
+        rows = RunRows(args.runs, mesh)
         keys = rows.put([np.asarray(jax.random.PRNGKey(k)) for k in range(args.runs)])
         state = jax.block_until_ready(progs.warmup({}, progs.init({}, keys)))
         state = jax.block_until_ready(progs.chunk({}, state)[0])  # compile

@@ -205,7 +205,7 @@ def iteration_cost(s: Session, plan: dict) -> dict:
     """ms per training iteration of FPMD-M at the paper's shape for each seed count."""
     import jax
 
-    from fpmd_mjx.runner import programs
+    from fpmd_mjx.programs import programs
 
     out = {}
     for k in plan["seeds"]:

@@ -69,7 +69,7 @@ def trajectories(step_dir: str, num_states: int, num_samples: int, steps, seed: 
     import jax.numpy as jnp
     import numpy as np
 
-    from fpmd_mjx.checkpoint import load_policy
+    from fpmd_mjx.rebuild import load_policy
 
     cfg, trainer, params, meta = load_policy(step_dir)
     env = trainer.env

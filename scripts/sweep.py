@@ -4,6 +4,7 @@ one compiled program per (task, algorithm), its runs sharded over every device.
     python scripts/sweep.py --envs hopper,walker2d --algos fpmd_r,fpmd_m,sac --seeds 5 --out runs/table1
     python scripts/sweep.py --envs hopper --algos fpmd_m --seeds 3 --grid lam=0.5,1,2 --out runs/lam
     python scripts/sweep.py ... --out runs/table1 --resume        # continue every run from its checkpoint
+    python scripts/sweep.py ... --out runs/table1 --until 500000  # stop with checkpoints, --resume later
     python validation/results_table.py runs/table1                # Gymnasium replays -> Table-1 markdown/CSV
 
 Several hosts (one process per host, the same command on each, a shared OUT; see the
@@ -37,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                    help="vary a grid field across the runs of each program (repeatable: the product)")
     p.add_argument("--resume", action="store_true", help="continue the sweep in OUT")
+    p.add_argument("--until", type=int, default=None, metavar="STEP",
+                   help="stop each program at the first chunk end at or past this env step, with a checkpoint "
+                        "(continue later with --resume)")
     p.add_argument("--devices", type=int, default=None,
                    help="shard the runs over the first N devices of each process (default: all)")
     p.add_argument("--coordinator", default=os.environ.get("JAX_COORDINATOR_ADDRESS"), metavar="HOST:PORT",
@@ -73,6 +77,8 @@ def main(argv=None) -> int:
         grid = sweep.parse_grid(args.grid)
         groups = sweep.plan(_split(args.envs), _split(args.algos), args.seeds, args.out, overrides, grid,
                             args.config_dir)
+        if args.until is not None and args.until < 1:
+            raise ConfigError(f"--until must be an env step >= 1, got {args.until}")
         dist = Distributed.from_args(args.coordinator, args.num_processes, args.process_id, args.peer_timeout)
     except ConfigError as e:
         return _error(str(e))
@@ -113,7 +119,7 @@ def main(argv=None) -> int:
           f"device(s) of {dist.num_processes} process(es); out: {args.out}")
     try:
         results = sweep.run(groups, resume=args.resume, progress=not args.no_progress, mesh=mesh,
-                            log=lambda m: print(f"{who}{m}"), sync=dist.sync)
+                            log=lambda m: print(f"{who}{m}"), sync=dist.sync, until=args.until)
     except PeerLost as e:
         _peer_lost(str(e))
     except Exception:
@@ -129,6 +135,9 @@ def main(argv=None) -> int:
     interrupted = any(r.interrupted for res in results.values() for r in (res if isinstance(res, list) else [res]))
     if interrupted:
         return 130
+    if args.until is not None and any(args.until < g.cfg.total_steps for g in groups):
+        print(f"{who}stopped at env step {args.until} (--until); continue with --resume")
+        return 0
     print(f"{who}done; the table: python validation/results_table.py {args.out}")
     return 0
 

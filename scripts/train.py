@@ -3,6 +3,7 @@
     python scripts/train.py --env ant --algo fpmd_m
     python scripts/train.py --env hopper --algo fpmd_r --steps 300000 --num-seeds 2 --out runs/hopper
     python scripts/train.py --env hopper --algo fpmd_r --out runs/hopper --resume
+    python scripts/train.py --env hopper --algo fpmd_r --out runs/hopper --until 100000   # then --resume
     python scripts/train.py --env ant --algo fpmd_r --set num_envs=64 --set updates_per_step=8
 
 Writes OUT/metrics.csv, OUT/tb/ (TensorBoard) and orbax checkpoints under
@@ -31,6 +32,9 @@ def parse_args(argv=None):
     p.add_argument("--physics", default=None, help="MJX backend: jax (default) or warp (the warp extra)")
     p.add_argument("--out", default=None, help="run directory (default runs/<env>-<algo>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's newest checkpoint")
+    p.add_argument("--until", type=int, default=None, metavar="STEP",
+                   help="stop at the first chunk end at or past this env step, with a checkpoint "
+                        "(continue later with --resume; e.g. to spread a long run over several sittings)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set actor_lr=1e-4 (repeatable)")
     p.add_argument("--config", default=None, metavar="YAML",
@@ -53,6 +57,8 @@ def main(argv=None) -> int:
                                   physics=args.physics)
         if args.num_seeds < 1:
             raise ConfigError(f"--num-seeds must be >= 1, got {args.num_seeds}")
+        if args.until is not None and args.until < 1:
+            raise ConfigError(f"--until must be an env step >= 1, got {args.until}")
         cfg = load_config(args.algo, args.env, overrides, args.config_dir or CONFIG_DIR)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -77,7 +83,8 @@ def main(argv=None) -> int:
 
     from fpmd_mjx.checkpoint import CheckpointError
     from fpmd_mjx.jax_setup import enable_compilation_cache
-    from fpmd_mjx.runner import NonFiniteLoss, run, save_run_info
+    from fpmd_mjx.rundir import save_run_info
+    from fpmd_mjx.runner import NonFiniteLoss, run
 
     enable_compilation_cache()
     import jax
@@ -100,13 +107,16 @@ def main(argv=None) -> int:
           f"{args.num_seeds} seed(s), {cfg.num_envs} envs on {jax.devices()[0].platform}; out: {out}")
     save_run_info(out, cfg, args.num_seeds)
     try:
-        res = run(cfg, out, num_seeds=args.num_seeds, resume=args.resume, progress=not args.no_progress)
+        res = run(cfg, out, num_seeds=args.num_seeds, resume=args.resume, progress=not args.no_progress,
+                  until=args.until)
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}", file=sys.stderr)
         return 3
     except CheckpointError as e:
         print(f"error: --resume: {e}", file=sys.stderr)
         return 2
+    if not res.interrupted and res.env_steps < cfg.total_steps:
+        print(f"stopped at env step {res.env_steps} of {cfg.total_steps} (--until); continue with --resume")
     print(f"done: {res.env_steps} env steps; MJX eval return (NFE={res.eval_nfe}) "
           f"per seed: {[round(r, 1) for r in res.eval_returns]}, best: {[round(r, 1) for r in res.best_returns]}")
     print(f"checkpoints: {', '.join(res.run_dirs)}  (replay: python validation/gym_eval.py {out})")

@@ -19,7 +19,7 @@ def _release_compiled_programs():
     the suite's XLA executables loaded can exhaust the JIT's code mappings and crash;
     programs shared between modules are read back from the persistent cache instead."""
     yield
-    from fpmd_mjx.runner import _programs
+    from fpmd_mjx import programs
 
-    _programs.cache_clear()
+    programs.release()
     jax.clear_caches()

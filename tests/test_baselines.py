@@ -115,7 +115,8 @@ def test_bench_inference_smoke_has_every_row(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
     """Tiny trained FPMD-R and DPMD run directories (checkpoints at 64, 96, 128 env steps)."""
-    from fpmd_mjx.runner import run, save_run_info
+    from fpmd_mjx.rundir import save_run_info
+    from fpmd_mjx.runner import run
 
     root = tmp_path_factory.mktemp("runs")
     dirs = {}

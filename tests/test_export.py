@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fpmd_mjx import deploy
-from fpmd_mjx.checkpoint import find_checkpoints, load_policy
+from fpmd_mjx.checkpoint import find_checkpoints
+from fpmd_mjx.rebuild import load_policy
 from fpmd_mjx.runner import run
 from tests.tiny import tiny_config
 

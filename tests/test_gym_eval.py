@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from fpmd_mjx.checkpoint import find_checkpoints, load_policy, read_meta
+from fpmd_mjx.checkpoint import find_checkpoints, read_meta
+from fpmd_mjx.rebuild import load_critic, load_policy
 from fpmd_mjx.runner import run
 from tests.tiny import tiny_config
 
@@ -104,7 +105,6 @@ def test_both_evaluation_rules_are_reported_and_labelled(ckpt, tmp_path, capsys)
     assert rc == 0 and [r["policy"] for r in rows] == ["sample", "best_of_n"] and "best_of_n" in out
     assert rows[0]["mjx_source"] == "meta" and rows[1]["mjx_source"] == "evaluate"
     _, trainer, params, _ = load_policy(ckpt)
-    from fpmd_mjx.checkpoint import load_critic
 
     critic = load_critic(ckpt, trainer)
     obs = jax.numpy.zeros((3, trainer.env.observation_size))
@@ -185,7 +185,6 @@ def dpmd_run(tmp_path_factory):
 def test_dpmd_best_checkpoint_is_chosen_and_replayed_by_the_best_of_n_rule(dpmd_run, tmp_path, capsys):
     import csv
 
-    from fpmd_mjx.checkpoint import load_critic
 
     cfg, out, res = dpmd_run
     assert cfg.eval_rule == "best_of_n"

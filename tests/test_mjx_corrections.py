@@ -6,6 +6,10 @@ These compare against ``mujoco`` itself, not against MJX: if MJX fixes a
 difference upstream they keep passing, and ``test_upstream_*`` report which
 corrections could then be dropped.
 """
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import mujoco
@@ -15,9 +19,11 @@ from mujoco import mjx
 from mujoco.mjx._src import collision_driver
 from mujoco.mjx._src.types import GeomType
 
-from fpmd_mjx import envs  # noqa: F401  (importing installs the corrections)
 from fpmd_mjx.envs import mjx_corrections
 from fpmd_mjx.envs.gym_reference import make_gym_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+mjx_corrections.install()  # what every task constructor does; these tests call MJX directly
 
 
 def bound_action_states(name, n_steps=240, every=4, seed=0):
@@ -48,7 +54,29 @@ def c_contacts(model, qpos):
     return [data.contact[i] for i in range(data.ncon)], data
 
 
-def test_corrections_are_installed_by_importing_envs():
+LIFECYCLE = """
+from mujoco.mjx._src import collision_driver
+from fpmd_mjx import envs, train
+from fpmd_mjx.envs import mjx_corrections as c
+seen = [c.installed()]                 # importing the package changes nothing
+envs.make("inverted_pendulum")
+seen.append(c.installed())             # building a task installs them
+c.uninstall()
+envs.make("inverted_pendulum")         # after an opt-out, tasks keep MJX's own functions
+seen.append(c.installed() or any(collision_driver._COLLISION_FUNC[k] is not f for k, f in c.UPSTREAM.items()))
+c.install()
+seen.append(c.installed())
+print(seen)
+"""
+
+
+def test_the_corrections_are_installed_by_building_a_task_and_undone_by_uninstall():
+    p = subprocess.run([sys.executable, "-c", LIFECYCLE], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == "[False, True, False, True]"
+
+
+def test_installed_corrections_replace_mjx_colliders():
     assert mjx_corrections.installed()
     for key, fn in mjx_corrections.CORRECTIONS.items():
         assert collision_driver._COLLISION_FUNC[key] is fn
@@ -168,7 +196,7 @@ def test_rk4_step_matches_mj_step(ant_x64):
 def test_dexpinv_series_and_closed_form_agree():
     theta = jnp.array([[0.2, -0.1, 0.05], [1e-5, 0.0, 2e-5], [0.9, 0.3, -0.4]])
     vel = jnp.array([[1.0, 2.0, -3.0]] * 3)
-    out = mjx_corrections._dexpinv(theta, vel)
+    out = mjx_corrections.dexpinv(theta, vel)
     for th, v, o in zip(np.asarray(theta, np.float64), np.asarray(vel, np.float64), np.asarray(out)):
         t = np.linalg.norm(th)
         c = (1 - (t / 2) / np.tan(t / 2)) / t**2
@@ -181,7 +209,7 @@ def test_upstream_plane_capsule_still_differs():
     when that correction can be dropped."""
     model, states = bound_action_states("ant")
     key = (GeomType.PLANE, GeomType.CAPSULE)
-    upstream = {key: mjx_corrections._UPSTREAM[key]}
+    upstream = {key: mjx_corrections.UPSTREAM[key]}
     worst = max((float(np.abs(frame - con.frame).max())
                  for con, _, _, frame in paired_contacts(model, [s[0] for s in states[::3]], upstream)),
                 default=0.0)

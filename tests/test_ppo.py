@@ -11,7 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from fpmd_mjx.checkpoint import find_checkpoints, load_policy
+from fpmd_mjx.checkpoint import find_checkpoints
+from fpmd_mjx.rebuild import load_policy
 from fpmd_mjx.config import ConfigError, load_config
 from fpmd_mjx.runner import run
 

@@ -6,16 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fpmd_mjx.checkpoint import CheckpointError, RunCheckpointer, find_checkpoints, load_policy, read_meta
-from fpmd_mjx.runner import NonFiniteLoss, programs, run
+from fpmd_mjx.checkpoint import CheckpointError, RunCheckpointer, find_checkpoints, read_meta
+from fpmd_mjx.rebuild import load_policy
+from fpmd_mjx import runner
+from fpmd_mjx.programs import programs
+from fpmd_mjx.rundir import RunDirRecorder
+from fpmd_mjx.runner import NonFiniteLoss, run
 from tests.tiny import TINY, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,11 +60,15 @@ def test_checkpoint_rebuilds_the_policy_from_the_directory_alone(full_run):
     assert ret.shape == (cfg.eval_episodes,) and np.isfinite(ret).all()
 
 
-def test_resume_reproduces_the_uninterrupted_run(full_run, tmp_path):
+def test_a_run_stopped_with_until_resumes_to_the_uninterrupted_run(full_run, tmp_path):
+    """``until`` stops at the first chunk end at or past it (64 + 32k env steps), with a
+    checkpoint there; resuming finishes the budget bit for bit as one run does."""
     out_full, _ = full_run
     out = str(tmp_path)
-    run(tiny_config(total_steps=128), out, progress=False)
-    run(tiny_config(total_steps=180), out, resume=True, progress=False)
+    res = run(tiny_config(total_steps=180), out, progress=False, until=100)
+    assert res.env_steps == 128 and not res.interrupted
+    assert max(int(d) for d in os.listdir(os.path.join(out, "checkpoints"))) == 128
+    assert run(tiny_config(total_steps=180), out, resume=True, progress=False).env_steps == 180
     _, _, p_resumed, _ = load_policy(find_checkpoints(out)[0])
     _, _, p_full, _ = load_policy(find_checkpoints(out_full)[0])
     assert _params_equal(p_resumed, p_full)
@@ -102,6 +107,7 @@ def test_find_checkpoints_rejects_missing_and_foreign_directories(tmp_path):
     (["--algo", "a2c"], ["unknown algo 'a2c'", "valid algos:"]),
     (["--set", "lr=1"], ["unknown config key 'lr'"]),
     (["--set", "num_envs=-3"], ["num_envs must be > 0"]),
+    (["--until", "0"], ["--until must be an env step >= 1", "0"]),
 ])
 def test_cli_bad_input_is_a_one_line_error(args, words):
     p = subprocess.run([sys.executable, TRAIN, *args], capture_output=True, text=True, timeout=120)
@@ -149,21 +155,22 @@ def test_malformed_config_overlay_is_a_one_line_error(tmp_path):
     assert len(err.splitlines()) == 1 and "is not valid YAML at line" in err and str(bad) in err, err
 
 
-def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path, capsys):
+def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path, capsys, monkeypatch):
     """A real SIGINT while the CLI trains (in this process, so it reuses the tiny
-    run's compiled programs): exit 130, a hint to --resume, a loadable checkpoint."""
+    run's compiled programs), sent from the loop itself once two checkpoints exist:
+    exit 130, a hint to --resume, a loadable checkpoint."""
     out = str(tmp_path / "run")
     ckdir = os.path.join(out, "checkpoints")
     sets = [f"--set={k}={v}" for k, v in {**TINY, "total_steps": 100_000, "hidden_sizes": "[16,16]"}.items()]
     train_cli = _load_script(TRAIN)
 
-    def interrupt_after_two_checkpoints():
-        deadline = time.time() + 300
-        while time.time() < deadline and not (os.path.isdir(ckdir) and len(os.listdir(ckdir)) >= 2):
-            time.sleep(0.2)
-        os.kill(os.getpid(), signal.SIGINT)
+    class InterruptAfterTwoCheckpoints(RunDirRecorder):
+        def chunk(self, *args):
+            super().chunk(*args)
+            if len(os.listdir(ckdir)) >= 2:
+                os.kill(os.getpid(), signal.SIGINT)
 
-    threading.Thread(target=interrupt_after_two_checkpoints, daemon=True).start()
+    monkeypatch.setattr(runner, "RunDirRecorder", InterruptAfterTwoCheckpoints)
     rc = train_cli.main(["--env", "inverted_pendulum", "--out", out, "--no-progress", *sets])
     text = capsys.readouterr().out
     assert rc == 130, text

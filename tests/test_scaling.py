@@ -143,7 +143,8 @@ FOUR_DEVICES = textwrap.dedent("""
     enable_compilation_cache()
     import jax, numpy as np
     from fpmd_mjx import sweep
-    from fpmd_mjx.checkpoint import load_policy, read_meta
+    from fpmd_mjx.checkpoint import read_meta
+    from fpmd_mjx.rebuild import load_policy
     from fpmd_mjx.runner import run_group
     from tests.tiny import TINY
     out = {out!r}
@@ -214,7 +215,7 @@ DATA_PARALLEL = textwrap.dedent("""
     from fpmd_mjx.jax_setup import enable_compilation_cache
     enable_compilation_cache()
     import jax, numpy as np
-    from fpmd_mjx.checkpoint import load_policy
+    from fpmd_mjx.rebuild import load_policy
     from fpmd_mjx.runner import programs, run
     from tests.tiny import tiny_config
     out = {out!r}
@@ -275,7 +276,8 @@ def _finals(out) -> dict:
     import jax
     import numpy as np
 
-    from fpmd_mjx.checkpoint import checkpoint_steps, load_policy
+    from fpmd_mjx.checkpoint import checkpoint_steps
+    from fpmd_mjx.rebuild import load_policy
 
     res = {}
     for root, dirs, _ in os.walk(out):

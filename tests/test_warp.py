@@ -46,7 +46,8 @@ def test_warp_refuses_humanoid_in_one_line():
 
 
 def test_a_tiny_run_trains_evaluates_and_checkpoints_on_warp(tmp_path):
-    from fpmd_mjx.checkpoint import find_checkpoints, load_policy
+    from fpmd_mjx.checkpoint import find_checkpoints
+    from fpmd_mjx.rebuild import load_policy
     from fpmd_mjx.runner import run
 
     cfg = tiny_config(physics="warp", total_steps=96, eval_every=96, checkpoint_every=96)

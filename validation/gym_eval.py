@@ -126,7 +126,8 @@ def _pick_gl_backend() -> None:
 
 def load_checkpoints(path: str) -> list[tuple]:
     """``[(step_dir, cfg, trainer, params, meta)]`` for every checkpoint under ``path``."""
-    from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints, load_intact_policy
+    from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints
+    from fpmd_mjx.rebuild import load_intact_policy
 
     try:
         return [load_intact_policy(d) for d in find_checkpoints(path)]
@@ -321,7 +322,8 @@ def evaluate_checkpoint(ckpt: tuple, args, label: str, frames: list | None) -> l
     rules, nfes = args.policy or [cfg.eval_rule], args.nfe or [trainer.agent.eval_nfe]
     rule_params = {"sample": params}
     if "best_of_n" in rules:
-        from fpmd_mjx.checkpoint import CheckpointError, load_critic
+        from fpmd_mjx.checkpoint import CheckpointError
+        from fpmd_mjx.rebuild import load_critic
 
         if trainer.agent.best_of_n is None:
             raise EvalError(f"best_of_n: algo {cfg.algo!r} has no best-of-N rule "

@@ -56,7 +56,8 @@ def replay_runs(sweep_dir: str, episodes: int, seed: int) -> list[dict]:
     import gym_eval
 
     from fpmd_mjx import sweep
-    from fpmd_mjx.checkpoint import CheckpointError, load_intact_policy
+    from fpmd_mjx.checkpoint import CheckpointError
+    from fpmd_mjx.rebuild import load_intact_policy
 
     plan = sweep.load_plan(sweep_dir)
     args = gym_eval.parse_args(["unused", "--episodes", str(episodes), "--seed", str(seed)])

@@ -73,7 +73,7 @@ def policy_actor(ckpt_dir: str):
     import jax
     import jax.numpy as jnp
 
-    from fpmd_mjx.checkpoint import load_intact_policy
+    from fpmd_mjx.rebuild import load_intact_policy
     from validation.gym_eval import make_act
 
     _, _, trainer, params, _ = load_intact_policy(ckpt_dir)

@@ -69,19 +69,19 @@ def release_programs() -> None:
     """Drop the compiled programs of finished runs (the runner's cache and jax's)."""
     import jax
 
-    from fpmd_mjx.runner import _programs
+    from fpmd_mjx import programs
 
-    _programs.cache_clear()
+    programs.release()
     jax.clear_caches()
 
 
 def _checkpointed_step(run_dir: str, num_seeds: int) -> int | None:
     """The env step every seed of a run directory has a checkpoint of (None: start afresh)."""
     from fpmd_mjx.checkpoint import RunCheckpointer
-    from fpmd_mjx.runner import _seed_dirs
+    from fpmd_mjx.rundir import seed_dirs
 
     steps = []
-    for d in _seed_dirs(run_dir, num_seeds):
+    for d in seed_dirs(run_dir, num_seeds):
         if not os.path.isdir(os.path.join(d, "checkpoints")):
             return None
         c = RunCheckpointer(d)
@@ -167,7 +167,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     enable_compilation_cache()
     from fpmd_mjx.config import ConfigError
-    from fpmd_mjx.runner import run, save_run_info
+    from fpmd_mjx.rundir import save_run_info
+    from fpmd_mjx.runner import run
 
     try:
         cfgs = configs(args)

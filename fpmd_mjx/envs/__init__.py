@@ -4,7 +4,9 @@
     env = envs.make("Ant-v4")            # brax PipelineEnv, single env
     vec = envs.make_vec("ant", 128)      # VecEnv: batched, time limit, autoreset
 
-See docs/tasks.md for the parity measurements against Gymnasium.
+See docs/tasks.md for the parity measurements against Gymnasium. Building a task
+installs the project's corrections to MJX for the whole process
+(:mod:`fpmd_mjx.envs.mjx_corrections`: ``installed()``, ``uninstall()``).
 """
 import contextlib as _contextlib
 import io as _io
@@ -14,12 +16,9 @@ import io as _io
 with _contextlib.redirect_stdout(_io.StringIO()):
     import mujoco.mjx  # noqa: F401
 
-from fpmd_mjx.envs import mjx_corrections  # noqa: E402
 from fpmd_mjx.envs.base import PROFILES, MjxTask, TaskSpec  # noqa: E402
 from fpmd_mjx.envs.registry import canonical_name, make, names, spec  # noqa: E402
 from fpmd_mjx.envs.wrappers import VecEnv  # noqa: E402
-
-mjx_corrections.install()  # before any env function is traced
 
 
 def make_vec(name: str, num_envs: int, episode_length: int | None = None,

@@ -85,7 +85,7 @@ def newton_caps(newton: int, line_search: int = 8) -> tuple:
     return (("iterations", newton), ("ls_iterations", line_search))
 
 
-_SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
+SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
 
 # Opt-in physics profiles: fewer Newton iterations than the task's caps, for speed, at a
 # parity cost measured against C MuJoCo (docs/speed.md, "Physics profiles"). "faithful" (the
@@ -145,7 +145,7 @@ def load_mj_model(spec: TaskSpec, solver_caps: bool = False) -> mujoco.MjModel:
     model = mujoco.MjModel.from_xml_path(gym_asset_path(spec.xml))
     for key, value in spec.options + (spec.solver_caps if solver_caps else ()):
         if key == "solver":
-            value = _SOLVERS[value]
+            value = SOLVERS[value]
         setattr(model.opt, key, value)
     return model
 
@@ -161,6 +161,7 @@ class MjxTask(PipelineEnv):
     """
 
     def __init__(self, spec: TaskSpec, solver_caps: bool = True):
+        mjx_corrections.ensure_installed()  # before anything of this task is traced
         self.spec, self.solver_caps = spec, bool(solver_caps)
         self.mj_model = load_mj_model(spec, self.solver_caps)
         self.physics = check_physics(spec.physics, spec)

@@ -24,7 +24,7 @@ from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from gymnasium.spaces import Box
 from gymnasium.wrappers import TimeLimit
 
-from fpmd_mjx.envs.base import _SOLVERS
+from fpmd_mjx.envs.base import SOLVERS
 from fpmd_mjx.envs.registry import spec as task_spec
 
 
@@ -60,5 +60,5 @@ def make_gym_env(name: str, match_mjx_options: bool = False, **kwargs) -> gymnas
     if match_mjx_options:
         opt = env.unwrapped.model.opt
         for key, value in spec.options:
-            setattr(opt, key, _SOLVERS[value] if key == "solver" else value)
+            setattr(opt, key, SOLVERS[value] if key == "solver" else value)
     return env

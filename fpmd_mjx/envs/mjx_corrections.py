@@ -3,9 +3,11 @@
 Trained policies are judged in Gymnasium (C MuJoCo), so the MJX ports must step
 like C in the states a policy visits.  Each correction here names the upstream
 function, the difference, the test that checks it against C MuJoCo, and when it
-can be dropped.  They are installed by :func:`install`, which importing
-``fpmd_mjx.envs`` calls once; nothing in the installed ``mujoco`` package is
-edited.
+can be dropped.  They are installed by :func:`install`, which every task
+constructor (:class:`fpmd_mjx.envs.base.MjxTask`) calls through
+:func:`ensure_installed`; importing the package changes nothing, and nothing in
+the installed ``mujoco`` package is edited. :func:`installed` tells whether they
+are active, :func:`uninstall` undoes them for the whole process.
 
 **plane-capsule contact frame** (mujoco-mjx ``_src/collision_primitive.py::
 plane_capsule``, up to at least 3.17.0).  C's ``mjc_PlaneCapsule`` puts the
@@ -130,29 +132,40 @@ CORRECTIONS = {
     (GeomType.SPHERE, GeomType.CAPSULE): sphere_capsule,
     (GeomType.CAPSULE, GeomType.CAPSULE): capsule_capsule,
 }
-_UPSTREAM = {k: collision_driver._COLLISION_FUNC[k] for k in CORRECTIONS}
+UPSTREAM = {k: collision_driver._COLLISION_FUNC[k] for k in CORRECTIONS}
 
 
-_STATE = {"rk4": True}  # read by ``step`` at trace time
+_STATE = {"rk4": False, "opted_out": False}  # "rk4" is read by ``step`` at trace time
 
 
 def install() -> None:
     """Put the corrected colliders into MJX's collision dispatch and make
     :func:`step` use C's RK4 (idempotent).
 
-    MJX looks colliders up in ``collision_driver._COLLISION_FUNC`` at trace
-    time, so this must run before the first env function is traced.
+    Process-wide: MJX looks colliders up in ``collision_driver._COLLISION_FUNC`` at
+    trace time, so every MJX model traced afterwards in this process collides with
+    the corrected functions, the project's tasks and any other. Every task
+    constructor calls :func:`ensure_installed`; call this yourself to have the
+    corrections without building a task, or after :func:`uninstall` to take them back.
     """
     collision_driver._COLLISION_FUNC.update(CORRECTIONS)
-    _STATE["rk4"] = True
+    _STATE.update(rk4=True, opted_out=False)
 
 
 def uninstall() -> None:
     """MJX exactly as installed: its own colliders and ``mjx.step`` (to measure
-    what the corrections change, e.g. ``validation/parity.py --upstream``).
+    what the corrections change, e.g. ``validation/parity.py --upstream``), and no
+    task constructor installs them again until :func:`install` is called.
     Functions traced before this call keep what they traced."""
-    collision_driver._COLLISION_FUNC.update(_UPSTREAM)
-    _STATE["rk4"] = False
+    collision_driver._COLLISION_FUNC.update(UPSTREAM)
+    _STATE.update(rk4=False, opted_out=True)
+
+
+def ensure_installed() -> None:
+    """:func:`install`, unless this process opted out with :func:`uninstall`
+    (what every task constructor calls before it traces anything)."""
+    if not _STATE["opted_out"] and not installed():
+        install()
 
 
 def installed() -> bool:
@@ -178,7 +191,7 @@ def rotation_dofs(m) -> np.ndarray:
     return np.array(rows, dtype=np.int32).reshape(-1, 3)
 
 
-def _dexpinv(theta: jax.Array, vel: jax.Array) -> jax.Array:
+def dexpinv(theta: jax.Array, vel: jax.Array) -> jax.Array:
     """``(n, 3)`` body-frame dexp^-1: vel + theta x vel / 2 + c theta x (theta x vel)."""
     t2 = jnp.sum(theta * theta, axis=-1, keepdims=True)
     t = jnp.sqrt(t2)
@@ -209,7 +222,7 @@ def rungekutta4(m, d):
     def to_k(theta, vel):  # the stage velocity as the RKMK increment rate
         if not len(rot):
             return vel
-        return vel.at[rot].set(_dexpinv(theta[rot], vel[rot]))
+        return vel.at[rot].set(dexpinv(theta[rot], vel[rot]))
 
     def stage(carry, abt):
         k_sum, acc_sum, act_dot_sum, k_prev, d = carry

@@ -1,0 +1,65 @@
+"""Rebuilding a trained policy from a checkpoint directory alone.
+
+:mod:`fpmd_mjx.checkpoint` reads and writes the files; this module sits above the
+trainer and turns a step directory back into ``(cfg, trainer, params, meta)``: the
+config saved in ``meta`` rebuilds the trainer (:func:`fpmd_mjx.train.make_train`),
+whose agent gives the shapes the saved arrays are restored into.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import fpmd_mjx
+from fpmd_mjx.checkpoint import (FORMAT, CheckpointError, DamagedCheckpoint, read_meta, restore_item, step_dirs,
+                                 warn_damaged)
+from fpmd_mjx.config import ConfigError, from_dict
+from fpmd_mjx.train import make_train
+
+
+def load_policy(step_dir: str):
+    """Rebuild the evaluation policy of a checkpoint from its directory alone.
+
+    Returns ``(cfg, trainer, params, meta)``; ``trainer.agent.sample(params, obs, key, nfe)``
+    acts and ``trainer.evaluate`` runs MJX episodes. Raises ``CheckpointError`` for a
+    directory that is not a checkpoint or comes from an incompatible version.
+    """
+    meta = read_meta(step_dir)
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {step_dir!r} has format {meta.get('format')!r} (written by fpmd_mjx "
+            f"{meta.get('fpmd_mjx_version', '?')}); this fpmd_mjx {fpmd_mjx.__version__} reads format {FORMAT}")
+    try:
+        cfg = from_dict(meta["config"])
+    except (KeyError, ConfigError) as e:
+        raise CheckpointError(f"checkpoint {step_dir!r} has an unusable config: {e}") from None
+    trainer = make_train(cfg)
+    params = restore_item(step_dir, "policy", trainer.agent.policy_params, trainer.agent)
+    return cfg, trainer, params, meta
+
+
+def load_intact_policy(step_dir: str):
+    """:func:`load_policy` of ``step_dir``, or, when its files are damaged, of the
+    newest intact older step of the same ``checkpoints/`` or ``best/`` directory (a
+    one-line warning per damaged one; nothing is deleted).  Returns
+    ``(step_dir_used, cfg, trainer, params, meta)``; CheckpointError when none is intact."""
+    path = os.path.abspath(step_dir)
+    name, root = os.path.basename(path), os.path.dirname(path)
+    older = [d for d in step_dirs(root) if int(os.path.basename(d)) < int(name)] if name.isdigit() else []
+    for d in [step_dir, *older]:
+        try:
+            return (d, *load_policy(d))
+        except DamagedCheckpoint as e:
+            warn_damaged(d, e.__cause__ or e)
+    raise CheckpointError(f"no intact checkpoint in {root!r} ({1 + len(older)} damaged)")
+
+
+def load_critic(step_dir: str, trainer) -> Any:
+    """The online critic parameters saved beside the policy (what ``--policy best_of_n``
+    ranks candidates with); CheckpointError when the checkpoint has none."""
+    path = os.path.join(os.path.abspath(step_dir), "critic")
+    if trainer.agent.critic_params is None:
+        raise CheckpointError(f"algo {trainer.cfg.algo!r} has no critic to rank candidates with")
+    if not os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {step_dir!r} holds no critic parameters (saved by newer versions only)")
+    return restore_item(step_dir, "critic", trainer.agent.critic_params, trainer.agent)
