@@ -16,11 +16,13 @@ from fpmd_mjx.agents.ppo import (
 )
 from fpmd_mjx.config import load_config
 from fpmd_mjx.onpolicy import make_onpolicy_train as make_ppo_train
+from fpmd_mjx.programs import programs
 
-# one PPO update = 8 envs x 16 steps = 128 env steps (batch_size is unused by PPO)
-TINY = dict(num_envs=8, ppo_unroll_length=16, ppo_num_minibatches=4, ppo_updates_per_batch=2,
-            hidden_sizes=[16, 16], ppo_value_hidden_sizes=[16, 16], eval_episodes=4, batch_size=2,
-            total_steps=256, chunk_iterations=32, warmup_steps=0)
+# one PPO update = 8 envs x 8 steps = 64 env steps, a chunk = 2 updates (batch_size is unused by PPO);
+# the same config as tests/test_ppo.py, whose runs then read these programs back from the compilation cache
+TINY = dict(num_envs=8, ppo_unroll_length=8, ppo_num_minibatches=2, ppo_updates_per_batch=1, chunk_iterations=16,
+            hidden_sizes=[16, 16], ppo_value_hidden_sizes=[16, 16], eval_episodes=4, eval_every=128,
+            checkpoint_every=128, buffer_size=8, total_steps=256)
 
 
 def tiny_ppo_config(**overrides):
@@ -102,16 +104,23 @@ def test_actions_are_clipped_for_the_env_but_the_logp_is_of_the_raw_sample():
 
 # ---- the compiled loop -------------------------------------------------------------------
 
+def _first(tree):
+    return jax.tree.map(lambda x: x[0], tree)
+
+
 @pytest.fixture(scope="module")
 def tiny():
-    """One compiled chunk (2 PPO updates) run twice from seed 0, and train() vmapped over seeds 0, 1."""
+    """The runner's compiled programs (fpmd_mjx.programs) for one run and for two: one chunk
+    (2 PPO updates) run twice from seed 0, and the whole budget (2 chunks) for seeds 0 and 1."""
     cfg = tiny_ppo_config()
-    trainer = make_ppo_train(cfg)
-    chunk = jax.jit(trainer.train_chunk)
-    state0 = jax.jit(trainer.init)(jax.random.PRNGKey(0))
-    runs = [chunk(state0) for _ in range(2)]
-    train_states, train_metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.PRNGKey(7), 2))
-    return cfg, trainer, state0, runs, (train_states, train_metrics)
+    one, two = programs(cfg, 1), programs(cfg, 2)
+    state0 = one.warmup({}, one.init({}, jnp.stack([jax.random.PRNGKey(0)])))
+    runs = [_first(one.chunk({}, state0)) for _ in range(2)]
+    both = two.warmup({}, two.init({}, jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)])))
+    both, m1 = two.chunk({}, both)
+    both, m2 = two.chunk({}, both)
+    metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), m1, m2)
+    return cfg, one, _first(state0), runs, (both, metrics)
 
 
 def test_chunk_counts_vector_steps_and_returns_per_update_metrics(tiny):
@@ -137,21 +146,23 @@ def test_same_seed_same_result_and_seeds_differ(tiny):
         np.testing.assert_array_equal(a, b)
     p = jax.tree.leaves(train_states.agent.policy)
     assert not all(np.array_equal(x[0], x[1]) for x in p)
-    assert train_metrics["actor_loss"].shape == (2, 2)
+    assert train_metrics["actor_loss"].shape == (2, 4)  # 2 seeds x 4 updates
     np.testing.assert_array_equal(train_states.iteration, [32, 32])
 
 
 def test_evaluate_runs_full_episodes_with_the_mean_action(tiny):
-    cfg, trainer, _, runs, _ = tiny
-    params = trainer.eval_params(runs[0][0].agent)
-    ret, length = jax.jit(trainer.evaluate, static_argnums=2)(params, jax.random.PRNGKey(3), 1)
+    cfg, one, _, runs, _ = tiny
+    trainer = one.trainer
+    params = jax.tree.map(lambda x: x[None], trainer.eval_params(runs[0][0].agent))
+    ret, length = _first(one.evaluate[1]({}, params, jax.random.PRNGKey(3)[None]))
     assert ret.shape == length.shape == (cfg.eval_episodes,)
     assert bool(jnp.all(jnp.isfinite(ret))) and bool(jnp.all((length >= 1) & (length <= trainer.env.episode_length)))
     np.testing.assert_allclose(ret, length)  # InvertedPendulum pays 1 per step alive
 
 
 def test_chunks_and_budgets_must_be_whole_ppo_updates(tiny):
-    _, trainer, state0, _, _ = tiny
+    _, one, state0, _, _ = tiny
+    trainer = one.trainer
     with pytest.raises(ValueError, match="ppo_unroll_length"):
         trainer.train_chunk(state0, 20)
     with pytest.raises(ValueError, match="total_steps=200"):  # a one-line ConfigError from the config
