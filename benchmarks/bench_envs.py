@@ -6,8 +6,8 @@ For each task and batch size B: one jitted ``lax.scan`` of ``--steps``
 Env steps/s = B * steps / seconds.  Beside it, single-threaded C MuJoCo through
 the Gymnasium v4 env (random actions, reset on termination/truncation).
 
-    python scripts/bench_envs.py --env hopper,half_cheetah --batch-sizes 1,128 --steps 100 --out bench.json
-    python scripts/bench_envs.py --env hopper,half_cheetah,walker2d,ant --batch-sizes 64 --compare-caps
+    python benchmarks/bench_envs.py --env hopper,half_cheetah --batch-sizes 1,128 --steps 100 --out bench.json
+    python benchmarks/bench_envs.py --env hopper,half_cheetah,walker2d,ant --batch-sizes 64 --compare-caps
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Per-action policy inference latency, as the paper's Table 2 (SAC / diffusion / FPMD-R / FPMD-M).
 
-    python scripts/bench_inference.py --out validation/results/bench_inference_cpu.json
-    python scripts/bench_inference.py --batch-sizes 1 1024 --iters 500
-    python scripts/bench_inference.py --smoke          # a few calls per row (tests)
-    python scripts/bench_inference.py --exported --out validation/results/bench_inference_exported_cpu.json
+    python benchmarks/bench_inference.py --out docs/results/bench_inference_cpu.json
+    python benchmarks/bench_inference.py --batch-sizes 1 1024 --iters 500
+    python benchmarks/bench_inference.py --smoke          # a few calls per row (tests)
+    python benchmarks/bench_inference.py --exported --out docs/results/bench_inference_exported_cpu.json
 
 Each row jits ``agent.sample(params, obs, key, nfe)`` for one algorithm and NFE with
 randomly initialised parameters (latency does not depend on the values) at the

@@ -1,8 +1,8 @@
 """Throughput of one sweep program: the same R runs with the run axis sharded over N
 devices vs vmapped on one device (steady-state env steps per second, all runs together).
 
-    python scripts/bench_sweep.py                        # 4 runs, 4 host-platform CPU devices
-    python scripts/bench_sweep.py --runs 8 --devices 8 --json validation/results/bench_sweep.json
+    python benchmarks/bench_sweep.py                        # 4 runs, 4 host-platform CPU devices
+    python benchmarks/bench_sweep.py --runs 8 --devices 8 --json docs/results/bench_sweep.json
 
 On a CPU the devices are XLA's host platform split into N (``--xla_force_host_platform_
 device_count``), which share the machine's cores: the ratio says how much of the cores

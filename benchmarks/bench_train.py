@@ -17,7 +17,7 @@ Printed in ms per iteration, with env steps/s and the projected wall-clock for
 ``--project`` env steps (warm-up at the env-only rate, the rest at the iteration
 rate).  CPU figures are for ratios only.
 
-    python scripts/bench_train.py --env hopper --algos fpmd_r fpmd_m sac --iters 50 --out bench_train.json
+    python benchmarks/bench_train.py --env hopper --algos fpmd_r fpmd_m sac --iters 50 --out bench_train.json
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """brax's own PPO beside the project's PPO: the same task objects, hyperparameters and budget.
 
-    python scripts/compare_brax_ppo.py --env inverted_pendulum --config configs/quick_ip_ppo.yaml --seeds 3
-    python scripts/compare_brax_ppo.py --env hopper --steps 299008 --seeds 3 --out cmp.json
-    python scripts/compare_brax_ppo.py --smoke
+    python benchmarks/compare_brax_ppo.py --env inverted_pendulum --config configs/quick_ip_ppo.yaml --seeds 3
+    python benchmarks/compare_brax_ppo.py --env hopper --steps 299008 --seeds 3 --out cmp.json
+    python benchmarks/compare_brax_ppo.py --smoke
 
 brax's PPO (``brax.training.agents.ppo.train``, the ``brax-agents`` extra: brax's training
 agents need jax < 0.9) trains on our task object (``fpmd_mjx.envs.make``, behind

@@ -1,7 +1,7 @@
 """Brax's own SAC beside FPMD-R / FPMD-M on the same MJX task and env-step budget.
 
-    python scripts/compare_brax_sac.py --env inverted_pendulum --steps 20000 --num-envs 16 --out cmp.json
-    python scripts/compare_brax_sac.py --smoke
+    python benchmarks/compare_brax_sac.py --env inverted_pendulum --steps 20000 --num-envs 16 --out cmp.json
+    python benchmarks/compare_brax_sac.py --smoke
 
 Brax SAC (``brax.training.agents.sac.train``) trains directly on our task object
 (``fpmd_mjx.envs.make(env)``, a brax ``PipelineEnv`` on the MJX backend, behind

@@ -1,8 +1,10 @@
 """One unattended measurement session on an accelerator, in a fixed time budget.
 
-    python scripts/device_check.py --download-wheels wheels/          # once, with a network: cp312 wheels
-    python scripts/device_check.py --wheels wheels/ --out results/     # on the GPU machine (<= 9 min)
-    python scripts/device_check.py --smoke --out /tmp/device_check     # the same steps, tiny, on CPU
+    python benchmarks/device_check.py --download-wheels wheels/          # once, with a network: cp312 wheels
+    python benchmarks/device_check.py --wheels wheels/ --out results/     # on the GPU machine (<= 9 min)
+    python benchmarks/device_check.py --smoke --out /tmp/device_check     # the same steps, tiny, on CPU
+
+(``python scripts/device_check.py ...``, the runbook's path, forwards here.)
 
 For a machine that has Python, CUDA jax, flax, optax, chex and orbax but neither a
 package index nor mujoco, mjx, brax, gymnasium or flashbax: ``--wheels DIR`` installs
@@ -161,7 +163,7 @@ class Session:
 
 
 def latency(s: Session, plan: dict, share: float = 0.35) -> None:
-    from scripts.bench_envs import bench_mjx
+    from benchmarks.bench_envs import bench_mjx
 
     from fpmd_mjx.envs.base import check_physics
 
@@ -268,7 +270,8 @@ def learning(s: Session, plan: dict, iteration: dict) -> None:
     """A prefix of one Table-1 cell (FPMD-M on ``train_env``, the paper config, ``learn_seeds``
     seeds) for the time left; replayed in Gymnasium when it reaches the paper's budget."""
     from fpmd_mjx.config import load_config
-    from fpmd_mjx.runner import run, save_run_info
+    from fpmd_mjx.rundir import save_run_info
+    from fpmd_mjx.runner import run
 
     k = plan["learn_seeds"]
     rate = iteration.get(k) or next(iter(iteration.values()), None)
@@ -312,9 +315,9 @@ def learning(s: Session, plan: dict, iteration: dict) -> None:
 
 def replay_best(run_dirs: list, episodes: int, out: str) -> list:
     """Each run's best checkpoint replayed in Gymnasium v4 by the run's own rule: the mean
-    return per run (``validation/gym_eval.py``, its JSON beside it in ``out``; None where
+    return per run (``fpmd_mjx.gym_eval``, its JSON beside it in ``out``; None where
     the replay failed, e.g. without gymnasium)."""
-    from validation import gym_eval
+    from fpmd_mjx import gym_eval
 
     os.makedirs(out, exist_ok=True)
     returns = []

@@ -28,7 +28,16 @@ import yaml
 from fpmd_mjx import envs
 from fpmd_mjx.agents import ALGORITHMS
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+def _config_dir() -> str:
+    """Where ``<algo>.yaml`` live: the copy a wheel installs beside this module
+    (``fpmd_mjx/configs``), else the checkout's top-level ``configs/`` (an editable install)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "configs")
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(here), "configs")
+
+
+CONFIG_DIR = _config_dir()
 
 ALGOS = tuple(ALGORITHMS)
 WEIGHTINGS = ("paper", "per_state", "authors")

@@ -25,19 +25,30 @@ the source checkpoint's at the same NFE); its MJX column is the return the sourc
 checkpoint recorded.
 
 Exit status: 0 ok, 1 ``--check`` failed, 2 bad input (one ``error:`` line on stderr).
+``validation/gym_eval.py`` is the command line (:func:`main`); :func:`evaluate_checkpoint`,
+:func:`run_episodes` and :func:`make_act` serve other code (``fpmd_mjx.results_table``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from fpmd_mjx import deploy
+from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints
+from fpmd_mjx.config import from_dict
+from fpmd_mjx.envs.gym_reference import make_gym_env
+from fpmd_mjx.envs.wrappers import scale_action
+from fpmd_mjx.export import deploy_fns
+from fpmd_mjx.jax_setup import enable_compilation_cache
+from fpmd_mjx.rebuild import load_critic, load_intact_policy
+from fpmd_mjx.train import make_train
 
 VIDEO_EXTS = (".gif", ".mp4")
 RULES = ("sample", "best_of_n")
@@ -104,16 +115,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _pick_gl_backend() -> None:
+def pick_gl_backend() -> None:
     """Set MUJOCO_GL to the first offscreen backend (egl, osmesa) that renders here.
 
-    Probed in a subprocess because the choice is fixed when mujoco is imported;
-    does nothing if MUJOCO_GL is set or mujoco is already imported (e.g. tests).
+    Probed in a subprocess, each backend in a fresh interpreter. Gymnasium's renderer reads
+    MUJOCO_GL when it makes its first frame and PyOpenGL fixes its platform when first
+    imported, so this does nothing if MUJOCO_GL is set or PyOpenGL is already imported.
     """
-    if "MUJOCO_GL" in os.environ or "mujoco" in sys.modules:
+    if "MUJOCO_GL" in os.environ or "OpenGL" in sys.modules:
         return
-    import subprocess
-
     probe = ("import mujoco; m = mujoco.MjModel.from_xml_string('<mujoco/>'); "
              "mujoco.Renderer(m, 16, 16).render()")
     for backend in ("egl", "osmesa"):
@@ -126,9 +136,6 @@ def _pick_gl_backend() -> None:
 
 def load_checkpoints(path: str) -> list[tuple]:
     """``[(step_dir, cfg, trainer, params, meta)]`` for every checkpoint under ``path``."""
-    from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints
-    from fpmd_mjx.rebuild import load_intact_policy
-
     try:
         return [load_intact_policy(d) for d in find_checkpoints(path)]
     except CheckpointError as e:
@@ -137,8 +144,6 @@ def load_checkpoints(path: str) -> list[tuple]:
 
 def build_gym_env(task: str, render: bool):
     """The Gymnasium v4 env of ``task``; EvalError if this install cannot build it."""
-    from fpmd_mjx.envs.gym_reference import make_gym_env
-
     kwargs = dict(render_mode="rgb_array", width=RENDER_SIZE[0], height=RENDER_SIZE[1]) if render else {}
     try:
         return make_gym_env(task, **kwargs)
@@ -166,11 +171,6 @@ def make_act(trainer, nfe: int, rule: str = "sample"):
     (``rule="sample"``: ``agent.sample``, its parameter-only part prepared once) or
     ``trainer.agent.best_of_n`` (params = (policy, critic)) with key ``fold_in(episode_key, t)``.
     """
-    import jax
-
-    from fpmd_mjx.export import deploy_fns
-    from fpmd_mjx.envs.wrappers import scale_action
-
     if rule == "sample":  # the very functions scripts/export_policy.py exports
         prepare, policy = deploy_fns(trainer.agent, trainer.env, nfe)
     else:
@@ -189,8 +189,6 @@ def make_act(trainer, nfe: int, rule: str = "sample"):
 def make_exported_act(policy):
     """``act`` of :func:`make_act`'s signature for an exported policy (``fpmd_mjx.deploy``):
     the same keys, the same computation (params are inside ``policy``)."""
-    import jax
-
     def act(params, obs, key, t):
         del params
         return policy(obs, jax.random.fold_in(key, t))
@@ -201,11 +199,9 @@ def make_exported_act(policy):
 def evaluate_exported(path: str, args) -> list[dict]:
     """One row for an exported artifact: its Gymnasium return beside the MJX return its
     source checkpoint recorded at the same NFE."""
-    from fpmd_mjx.deploy import DeployError, load
-
     try:
-        policy = load(path)
-    except DeployError as e:
+        policy = deploy.load(path)
+    except deploy.DeployError as e:
         raise EvalError(str(e)) from None
     meta = policy.meta
     gym_env = build_gym_env(meta["task"], render=False)
@@ -238,8 +234,6 @@ def run_episodes(gym_env, act, params, episodes: int, seed: int, frames: list | 
     and the median wall time of one jitted policy call (incl. block_until_ready).
     ``frames``, if given, collects rgb frames of episode 0 (cleared if rendering fails).
     """
-    import jax
-
     base = jax.random.PRNGKey(seed)
     obs_dim = gym_env.observation_space.shape[0]
     act(params, np.zeros((1, obs_dim), np.float32), base, 0).block_until_ready()  # compile (warm-up)
@@ -299,11 +293,6 @@ def mjx_reference(cfg, params, meta: dict, nfe: int, episodes: int, seed: int, r
         recorded = meta.get("eval_return")
     if recorded is not None and not recompute and rule == cfg.eval_rule:
         return float(recorded), "meta", cfg.eval_episodes
-    import jax
-
-    from fpmd_mjx.config import from_dict
-    from fpmd_mjx.train import make_train
-
     trainer = make_train(from_dict({**cfg.to_dict(), "eval_episodes": episodes}))
     returns, _ = jax.jit(trainer.evaluate, static_argnums=(2, 3))(params, jax.random.PRNGKey(seed), nfe, rule)
     return float(np.mean(returns)), "evaluate", episodes
@@ -322,9 +311,6 @@ def evaluate_checkpoint(ckpt: tuple, args, label: str, frames: list | None) -> l
     rules, nfes = args.policy or [cfg.eval_rule], args.nfe or [trainer.agent.eval_nfe]
     rule_params = {"sample": params}
     if "best_of_n" in rules:
-        from fpmd_mjx.checkpoint import CheckpointError
-        from fpmd_mjx.rebuild import load_critic
-
         if trainer.agent.best_of_n is None:
             raise EvalError(f"best_of_n: algo {cfg.algo!r} has no best-of-N rule "
                             "(fpmd_r, fpmd_m and dpmd have one)")
@@ -382,9 +368,7 @@ def main(argv=None) -> int:
     try:
         args = parse_args(argv)
         if args.render:
-            _pick_gl_backend()
-        from fpmd_mjx.jax_setup import enable_compilation_cache
-
+            pick_gl_backend()
         enable_compilation_cache()
         rows = evaluate_exported(args.exported, args) if args.exported else []
         for k, ckpt in enumerate(load_checkpoints(args.path) if args.path else []):
@@ -406,7 +390,3 @@ def main(argv=None) -> int:
                   f"(worst {worst['rel_gap']:.3f}: {worst['checkpoint']} nfe={worst['nfe']})", file=sys.stderr)
             return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,15 +16,26 @@ joints at their limits, deep in episodes.  From recorded states:
 
     python validation/parity.py --env all [--styles uniform,bounds,walk]
         [--starts 64] [--horizon 50] [--x64] [--no-caps] [--profile newton1] [--physics warp] [--json F]
+
+``validation/parity.py`` is the command line (:func:`main`); :func:`compare_task`,
+:func:`check` and :func:`mjx_rollout_fn` serve the tests and the studies.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from fpmd_mjx import envs
+from fpmd_mjx.envs import mjx_corrections
+from fpmd_mjx.envs.gym_reference import make_gym_env
+from fpmd_mjx.jax_setup import enable_compilation_cache
 
 # One-step tolerances honest float32 MJX meets (abs errors, every action style;
 # measured values and reasons in docs/tasks.md).  obs / reward: bound on the
@@ -105,8 +116,6 @@ def mjx_rollout_fn(env):
     """Unjitted ``(qpos (N,nq), qvel (N,nv), warm (N,nv), actions (N,H,nu)) ->
     (obs (N,H,d), reward (N,H), done (N,H))``: MJX put at each Gymnasium state
     (warm start included) and stepped with the actions."""
-    import jax
-
     def one(qpos, qvel, warm, actions):
         state = env.state_from_qpos_qvel(qpos, qvel)
         data = state.pipeline_state.replace(qacc_warmstart=warm.astype(qvel.dtype))
@@ -123,8 +132,6 @@ def mjx_rollout_fn(env):
 
 def make_mjx_rollout(env):
     """:func:`mjx_rollout_fn` jitted: one compile per task and shape."""
-    import jax
-
     return jax.jit(mjx_rollout_fn(env))
 
 
@@ -142,8 +149,6 @@ def compare_style(env, gym_env, rollout, style: str, n_starts: int, horizon: int
                   threshold: float, seed: int) -> dict:
     """One task and style: ``n_starts`` Gymnasium-driven states, each followed
     for ``horizon`` steps by both engines (step 1 = the teacher-forced step)."""
-    import jax.numpy as jnp
-
     rec = drive(gym_env, style, n_starts, seed)
     low, high = env.action_low.astype(np.float64), env.action_high.astype(np.float64)
     actions = np.stack([continue_style(style, low, high, a, horizon, seed + i)
@@ -203,11 +208,6 @@ def compare_task(name: str, styles=STYLES, n_starts: int = 16, horizon: int = 50
     with the XML's iteration limits instead of the task's caps; ``profile`` an opt-in
     faster physics profile of MJX (``fpmd_mjx.envs.PROFILES``); ``physics`` the MJX
     backend (``"jax"`` or ``"warp"``)."""
-    import dataclasses
-
-    from fpmd_mjx import envs
-    from fpmd_mjx.envs.gym_reference import make_gym_env
-
     env = envs.make(name, solver_caps, profile, physics=physics, warp_envs=n_starts)
     gym_env = make_gym_env(name, match_mjx_options=match_mjx_options)
     if solver_tolerance is not None:
@@ -289,14 +289,8 @@ def main(argv=None) -> int:
         if s not in STYLES:
             print(f"error: unknown action style {s!r}; valid styles: {', '.join(STYLES)}", file=sys.stderr)
             return 2
-    import jax
-
     if args.x64:
         jax.config.update("jax_enable_x64", True)
-    from fpmd_mjx import envs
-    from fpmd_mjx.envs import mjx_corrections
-    from fpmd_mjx.jax_setup import enable_compilation_cache
-
     enable_compilation_cache()
     if args.upstream:
         mjx_corrections.uninstall()
@@ -324,7 +318,3 @@ def main(argv=None) -> int:
           f"solver caps={not args.no_caps}, profile={args.profile}, physics={args.physics}")
     print_table(results)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """A Table-1-style results table of a sweep: every run's best checkpoint replayed in
-Gymnasium v4 (C MuJoCo) through ``validation/gym_eval.py``'s code.
+Gymnasium v4 (C MuJoCo) through ``fpmd_mjx.gym_eval``.
 
     python validation/results_table.py runs/table1                 # writes runs/table1/results.{md,csv}
     python validation/results_table.py runs/table1 --episodes 20
@@ -12,7 +12,8 @@ and PPO), the MJX return the checkpoint recorded by the same rule,
 and the paper's Table 1 number for the same cell (best mean return, 5 seeds, 1M env
 steps; Humanoid 5M; every algorithm of the project has a cell).
 
-Exit status: 0 ok, 2 bad input (one ``error:`` line).
+Exit status: 0 ok, 2 bad input (one ``error:`` line). ``validation/results_table.py`` is the
+command line (:func:`main`).
 """
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from fpmd_mjx import gym_eval, sweep
+from fpmd_mjx.checkpoint import CheckpointError
+from fpmd_mjx.config import ConfigError
+from fpmd_mjx.rebuild import load_intact_policy
 
 # The FPMD paper's Table 1 (FPMD-R / FPMD-M / SAC / TD3 / PPO at NFE 1; DPMD at 20 steps x 32 particles)
 PAPER = {
@@ -53,12 +56,6 @@ def parse_args(argv=None):
 
 def replay_runs(sweep_dir: str, episodes: int, seed: int) -> list[dict]:
     """One dict per run of the sweep: task, algo, grid tag, seed, Gymnasium and MJX returns."""
-    import gym_eval
-
-    from fpmd_mjx import sweep
-    from fpmd_mjx.checkpoint import CheckpointError
-    from fpmd_mjx.rebuild import load_intact_policy
-
     plan = sweep.load_plan(sweep_dir)
     args = gym_eval.parse_args(["unused", "--episodes", str(episodes), "--seed", str(seed)])
     rows = []
@@ -110,10 +107,6 @@ def markdown(cells: list[dict]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from fpmd_mjx.checkpoint import CheckpointError
-    from fpmd_mjx.config import ConfigError
-
     if args.episodes < 1:
         print(f"error: --episodes must be >= 1, got {args.episodes}", file=sys.stderr)
         return 2
@@ -134,7 +127,3 @@ def main(argv=None) -> int:
     print(md)
     print(f"wrote {stem}.md and {stem}.csv")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,15 +5,10 @@ MJX compiles take 10-90 s per program on a 2-core CPU, so every per-task check
 Gymnasium, short rollouts) runs through this single jitted function.
 """
 import functools
-import sys
-from pathlib import Path
 
 import jax
 
-from fpmd_mjx import envs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
-import parity  # noqa: E402,F401  (re-exported for the tests)
+from fpmd_mjx import envs, parity  # parity: re-exported for the tests
 
 STARTS, HORIZON = 4, 8  # Gymnasium-driven states per action style, rollout length
 

@@ -1,6 +1,5 @@
 """Baselines and evidence: the SAC and DPMD agents, the latency benchmark, the figure
 scripts (from tiny trained checkpoints) and the brax-SAC comparison (slow)."""
-import importlib.util
 import json
 import os
 
@@ -10,20 +9,14 @@ import numpy as np
 import optax
 import pytest
 
+from benchmarks import bench_inference, compare_brax_ppo, compare_brax_sac
 from fpmd_mjx.agents import make_agent
 from fpmd_mjx.agents.dpmd import ddpm_policy
 from fpmd_mjx.jax_setup import brax_agents_unavailable
+from scripts import plot_curves, plot_trajectories
 from tests.tiny import tiny_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OBS, ACT = 4, 1  # InvertedPendulum
-
-
-def script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def fake_batch(key, b=16):
@@ -102,7 +95,7 @@ def test_dpmd_denoising_loss_learns_a_fixed_action():
 
 def test_bench_inference_smoke_has_every_row(tmp_path):
     out = tmp_path / "bench.json"
-    assert script("bench_inference").main(["--smoke", "--batch-sizes", "1", "8", "--out", str(out)]) == 0
+    assert bench_inference.main(["--smoke", "--batch-sizes", "1", "8", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     got = {(r["algo"], r["nfe"], r["batch"]) for r in res["rows"]}
     want = {(a, n, b) for b in (1, 8) for a, n in [("sac", 1), ("dpmd", 20), ("fpmd_r", 1), ("fpmd_r", 20),
@@ -131,16 +124,16 @@ def tiny_runs(tmp_path_factory):
 def test_plot_trajectories_writes_a_png(tiny_runs, tmp_path):
     out = tmp_path / "fig1.png"
     early = os.path.join(tiny_runs["fpmd_r"], "checkpoints", "64")
-    rc = script("plot_trajectories").main([early, tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--num-samples", "16",
-                                           "--out", str(out)])
+    rc = plot_trajectories.main([early, tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--num-samples", "16",
+                                 "--out", str(out)])
     assert rc == 0 and out.stat().st_size > 1000
 
 
 def test_plot_curves_writes_a_png(tiny_runs, tmp_path):
     out = tmp_path / "curves.png"
-    assert script("plot_curves").main([tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--out", str(out)]) == 0
+    assert plot_curves.main([tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
-    run = script("plot_curves").load_run(tiny_runs["dpmd"])
+    run = plot_curves.load_run(tiny_runs["dpmd"])
     assert run["label"] == "inverted_pendulum / dpmd" and run["returns"].shape == (1, len(run["steps"]))
 
 
@@ -150,7 +143,7 @@ def test_plot_curves_averages_seed_dirs(tmp_path):
         d.mkdir(parents=True)
         rows = ["env_steps,eval_return,critic_loss", f"10,{vals[0]},", "15,,0.5", f"20,{vals[1]},"]
         (d / "metrics.csv").write_text("\n".join(rows) + "\n")
-    run = script("plot_curves").load_run(str(tmp_path / "run"))
+    run = plot_curves.load_run(str(tmp_path / "run"))
     np.testing.assert_array_equal(run["steps"], [10, 20])
     np.testing.assert_allclose(run["returns"].mean(axis=0), [2.0, 5.0])
     assert run["num_seeds"] == 2
@@ -160,14 +153,14 @@ def test_plot_curves_averages_seed_dirs(tmp_path):
 @pytest.mark.skipif(brax_agents_unavailable() is not None, reason="needs the brax-agents extra (jax < 0.9)")
 def test_compare_brax_sac_smoke(tmp_path):  # ~5 min on a busy 2-core CPU (four trainings' compiles)
     out = tmp_path / "cmp.json"
-    assert script("compare_brax_sac").main(["--smoke", "--out", str(out)]) == 0
+    assert compare_brax_sac.main(["--smoke", "--out", str(out)]) == 0
     rows = {r["algo"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"brax_sac", "fpmd_r", "fpmd_m"}
     assert all(r["env_steps"] >= 1000 and np.isfinite(r["final_eval_return"]) for r in rows.values())
 
 
-@pytest.mark.parametrize("name", ["compare_brax_sac", "compare_brax_ppo"])
-def test_brax_comparisons_need_brax_agents_and_say_so_in_one_line(name, capsys, monkeypatch):
+@pytest.mark.parametrize("script", [compare_brax_sac, compare_brax_ppo], ids=["compare_brax_sac", "compare_brax_ppo"])
+def test_brax_comparisons_need_brax_agents_and_say_so_in_one_line(script, capsys, monkeypatch):
     """brax's training agents call jax.device_put_replicated (gone from jax 0.10): on such a
     jax the comparison scripts stop at once with what to install, exit 2. (A stand-in jax
     module without the function: jax 0.8 still serves it through a deprecation hook, so it
@@ -176,7 +169,7 @@ def test_brax_comparisons_need_brax_agents_and_say_so_in_one_line(name, capsys, 
     import types
 
     monkeypatch.setitem(sys.modules, "jax", types.SimpleNamespace(__version__="0.10.2"))
-    assert script(name).main(["--smoke"]) == 2
+    assert script.main(["--smoke"]) == 2
     err = capsys.readouterr().err
     assert err == ('error: jax 0.10.2: brax\'s training agents need jax < 0.9 (jax.device_put_replicated); '
                    'install them in a separate venv: pip install -e ".[brax-agents]"\n')
@@ -186,7 +179,7 @@ def test_brax_comparisons_need_brax_agents_and_say_so_in_one_line(name, capsys, 
 @pytest.mark.skipif(brax_agents_unavailable() is not None, reason="needs the brax-agents extra (jax < 0.9)")
 def test_compare_brax_ppo_smoke(tmp_path):
     out = tmp_path / "cmp.json"
-    assert script("compare_brax_ppo").main(["--smoke", "--out", str(out)]) == 0
+    assert compare_brax_ppo.main(["--smoke", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert [r["impl"] for r in res["summary"]] == ["brax", "ours"]
     assert all(r["env_steps"] == 1024 and r["final_eval_return"] >= 1 for r in res["runs"])

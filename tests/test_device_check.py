@@ -1,11 +1,9 @@
 """The accelerator session script runs end to end on CPU (``--smoke``), so it is ready
 the moment a GPU is at hand."""
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import device_check
+from benchmarks import device_check
 
 
 def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path, monkeypatch):

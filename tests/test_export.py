@@ -10,17 +10,14 @@ import jax
 import numpy as np
 import pytest
 
-from fpmd_mjx import deploy
+from fpmd_mjx import deploy, gym_eval
 from fpmd_mjx.checkpoint import find_checkpoints
 from fpmd_mjx.rebuild import load_policy
 from fpmd_mjx.runner import run
+from scripts import export_policy
 from tests.tiny import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "validation"))
-sys.path.insert(0, str(ROOT / "scripts"))
-import export_policy
-import gym_eval
 
 OBS = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)  # InvertedPendulum observations
 

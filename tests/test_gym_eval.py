@@ -1,23 +1,20 @@
-"""Specifications of validation/gym_eval.py: MJX-vs-Gymnasium agreement, CLI, bad input."""
+"""Specifications of fpmd_mjx.gym_eval and its command line validation/gym_eval.py: MJX-vs-Gymnasium agreement, CLI, bad input."""
 import json
 import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
+from fpmd_mjx import gym_eval
 from fpmd_mjx.checkpoint import find_checkpoints, read_meta
+from fpmd_mjx.parity import TOLERANCES
 from fpmd_mjx.rebuild import load_critic, load_policy
 from fpmd_mjx.runner import run
 from tests.tiny import tiny_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
-import gym_eval  # noqa: E402
-from parity import TOLERANCES  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "validation", "gym_eval.py")
@@ -154,7 +151,7 @@ def test_bad_input_is_one_error_line_and_exit_2(case, ckpt, tmp_path, capsys, mo
 
         def refuse(name, **kw):
             raise gymnasium.error.DependencyNotInstalled("mujoco is not installed (simulated)")
-        monkeypatch.setattr("fpmd_mjx.envs.gym_reference.make_gym_env", refuse)
+        monkeypatch.setattr(gym_eval, "make_gym_env", refuse)
     (tmp_path / "junk.txt").write_text("not a checkpoint")
     rc, out, err = _main(argv, capsys)
     assert rc == 2 and out == ""

@@ -1,7 +1,7 @@
 """MJX vs Gymnasium v4 (C MuJoCo) parity, every task, every action style.
 
 Teacher-forced one step from Gymnasium-driven states (uniform actions, actions
-at the bounds, a smooth random walk) must meet ``validation/parity.py::
+at the bounds, a smooth random walk) must meet ``fpmd_mjx.parity.
 TOLERANCES``; short rollouts must not diverge on the first steps.  The C model
 gets the port's option changes (Humanoid: Newton), so the comparison isolates
 MJX from deliberate model changes.  One compiled program per task, shared with

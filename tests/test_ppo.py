@@ -4,20 +4,16 @@ schedule restored), the observation normaliser inside the saved policy, seeds on
 import csv
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
+from fpmd_mjx import gym_eval
 from fpmd_mjx.checkpoint import find_checkpoints
-from fpmd_mjx.rebuild import load_policy
 from fpmd_mjx.config import ConfigError, load_config
+from fpmd_mjx.rebuild import load_policy
 from fpmd_mjx.runner import run
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
-import gym_eval  # noqa: E402
 
 TINY = dict(num_envs=8, ppo_unroll_length=8, ppo_num_minibatches=2, ppo_updates_per_batch=1, chunk_iterations=16,
             hidden_sizes=[16, 16], ppo_value_hidden_sizes=[16, 16], eval_episodes=4, eval_every=128,

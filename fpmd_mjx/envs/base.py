@@ -62,7 +62,7 @@ class TaskSpec:
         C MuJoCo stops when converged; MJX's line search always runs
         ``ls_iterations`` under ``vmap``.  Each cap covers what the task uses
         along trajectories with margin, so it changes no result bit
-        (``validation/solver_usage.py``, docs/tasks.md).  Never applied to the
+        (``studies/solver_usage/solver_usage.py``, docs/tasks.md).  Never applied to the
         C model.
     """
 

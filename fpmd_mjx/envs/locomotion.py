@@ -159,7 +159,7 @@ def _spec(name, gym_id, xml, frame_skip, obs_size, **kw) -> TaskSpec:
 # solver_caps: Newton iterations at least twice the most MJX used along
 # Gymnasium-driven trajectories; line search twice the smallest cap that left every
 # measured step bit-identical (Hopper 2, Walker2d and HalfCheetah 3, Ant 4), 8 where
-# not probed (validation/solver_usage.py --probe-ls; docs/tasks.md, "Solver caps").
+# not probed (studies/solver_usage/solver_usage.py --probe-ls; docs/tasks.md, "Solver caps").
 SPECS = {
     "ant": (Ant, _spec("ant", "Ant-v4", "ant.xml", 5, 27, solver_caps=newton_caps(16))),
     "half_cheetah": (HalfCheetah, _spec("half_cheetah", "HalfCheetah-v4", "half_cheetah.xml", 5, 17,

@@ -3,7 +3,7 @@ run twice, on MJX as installed (``--mjx-upstream``) and with the project's
 corrections (``fpmd_mjx.envs.mjx_corrections``), each best checkpoint replayed in
 Gymnasium v4 (C MuJoCo) by ``validation/gym_eval.py``; prints both rows.
 
-    python validation/corrections_training.py --env ant --algo fpmd_m \
+    python studies/corrections_training/corrections_training.py --env ant --algo fpmd_m \
         --config configs/quick_ant.yaml --out runs/corrections-ant
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv=None) -> int:

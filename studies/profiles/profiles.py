@@ -1,17 +1,17 @@
 """What each opt-in physics profile buys and costs: MJX step rate beside parity with C MuJoCo.
 
-    python validation/profiles.py --env hopper,ant --out validation/results/profiles_cpu.json
-    python validation/profiles.py --env hopper --starts 4 --horizon 10 --batch 8 --smoke
+    python studies/profiles/profiles.py --env hopper,ant --out studies/profiles/profiles_cpu.json
+    python studies/profiles/profiles.py --env hopper --starts 4 --horizon 10 --batch 8 --smoke
 
 For each task and each profile of ``fpmd_mjx.envs.PROFILES`` (``faithful``: the task's
 solver caps, which change no result bit; ``newton4`` / ``newton2`` / ``newton1``: at most
 that many Newton iterations per physics step): the batched MJX env-step rate at
-``--batch`` (random actions, one compiled scan, ``scripts/bench_envs.py``'s timing) and
-its ratio to ``faithful``, and ``validation/parity.py``'s comparison against Gymnasium v4
+``--batch`` (random actions, one compiled scan, ``benchmarks/bench_envs.py``'s timing) and
+its ratio to ``faithful``, and ``fpmd_mjx.parity``'s comparison against Gymnasium v4
 over every action style: the one-step max observation error, whether the task's
 one-step tolerances (``parity.TOLERANCES``) still hold, termination mismatches, and the
 median number of steps until a rollout's observation error first exceeds the threshold.
-CPU rates are for ratios only; ``scripts/device_check.py`` measures the GPU side.
+CPU rates are for ratios only; ``benchmarks/device_check.py`` measures the GPU side.
 """
 from __future__ import annotations
 
@@ -20,16 +20,15 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from fpmd_mjx.jax_setup import enable_compilation_cache
 
 
 def measure(task: str, profile: str, batch: int, steps: int, starts: int, horizon: int) -> dict:
     import numpy as np
-    from parity import STYLES, check, compare_task
 
-    from scripts.bench_envs import bench_mjx
+    from benchmarks.bench_envs import bench_mjx
+    from fpmd_mjx.parity import STYLES, check, compare_task
 
     rate = bench_mjx(task, batch, steps, profile=profile)["steps_per_s"]
     res = compare_task(task, STYLES, starts, horizon, profile=profile)

@@ -6,7 +6,7 @@ iteration is computed) and its Newton loop runs to the slowest env of a batch.
 The v4 XMLs keep MuJoCo's defaults (100 Newton iterations, 50 line-search
 iterations), so batched MJX pays for iterations no state needs.  This script
 measures, per task, along Gymnasium-driven trajectories (action styles of
-``validation/parity.py`` and, with ``--policy``, a trained checkpoint):
+``fpmd_mjx.parity`` and, with ``--policy``, a trained checkpoint):
 
 * C MuJoCo (Gymnasium v4, Humanoid on Newton as in MJX): Newton iterations and
   line-search evaluations of every forward pass (RK4 tasks run four per physics
@@ -17,8 +17,9 @@ measures, per task, along Gymnasium-driven trajectories (action styles of
   from every recorded state with and without the caps must give bit-identical
   observations and rewards.
 
-    python validation/solver_usage.py --env all --steps 600 --probe-ls 2,4 --json validation/results/solver_usage.json
-    python validation/solver_usage.py --env ant --policy runs/ant/best --steps 600
+    python studies/solver_usage/solver_usage.py --env all --steps 600 --probe-ls 2,4 \
+        --json studies/solver_usage/solver_usage_cpu.json
+    python studies/solver_usage/solver_usage.py --env ant --policy runs/ant/best --steps 600
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from validation.parity import STYLES, action_style  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from fpmd_mjx.parity import STYLES, action_style  # noqa: E402
 
 
 class CSolverLog:
@@ -74,7 +75,7 @@ def policy_actor(ckpt_dir: str):
     import jax.numpy as jnp
 
     from fpmd_mjx.rebuild import load_intact_policy
-    from validation.gym_eval import make_act
+    from fpmd_mjx.gym_eval import make_act
 
     _, _, trainer, params, _ = load_intact_policy(ckpt_dir)
     prepare, act = make_act(trainer, trainer.agent.eval_nfe)
@@ -179,7 +180,7 @@ def one_step_fn(env, batched: bool = True):
     slowest one is done, so only unbatched counts are the solver's own)."""
     import jax
 
-    from validation.parity import mjx_rollout_fn
+    from fpmd_mjx.parity import mjx_rollout_fn
 
     roll = mjx_rollout_fn(env)
     if batched:

@@ -1,8 +1,8 @@
 """Which actor-loss weighting? The same task, budget and seeds with each of them.
 
-    python validation/weighting_study.py --envs hopper inverted_double_pendulum --steps 50000 \
+    python studies/weighting/weighting_study.py --envs hopper inverted_double_pendulum --steps 50000 \
         --seeds 2 --out runs/weighting
-    python validation/weighting_study.py --smoke --out /tmp/weighting   # a tiny budget, for tests
+    python studies/weighting/weighting_study.py --smoke --out /tmp/weighting   # a tiny budget, for tests
 
 For every task and every ``--weightings`` value (``paper``: lambda = alpha x std of Q over
 the batch, Eq. 8; ``per_state``: Q minus the log-mean-exp of the state's N best-of-N
@@ -29,7 +29,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from fpmd_mjx.jax_setup import enable_compilation_cache
 
 SMOKE = {"total_steps": 640, "warmup_steps": 128, "num_envs": 8, "updates_per_step": 1, "chunk_iterations": 16,
