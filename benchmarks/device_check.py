@@ -70,8 +70,9 @@ SMOKE = dict(tasks=("inverted_pendulum",), batches=(5,), profiles=("faithful", "
              overrides=dict(num_envs=4, hidden_sizes=[16, 16], num_particles=4, batch_size=16, buffer_size=512,
                             eval_episodes=2, time_embed_dim=8))
 # the smoke's "protocol": tiny, and short enough to finish (so its Gymnasium replay runs too)
+# (and, but for the loop fields, the iteration step's config: the learning run reuses its compiled programs)
 SMOKE["learn_overrides"] = dict(SMOKE["overrides"], total_steps=256, warmup_steps=64, eval_every=64,
-                                checkpoint_every=128, chunk_iterations=16)
+                                checkpoint_every=128, chunk_iterations=SMOKE["iters"])
 
 
 PART_BYTES = 60 * 2**20  # a wheel larger than this travels as *.whl.part<k>of<N> files

@@ -3,6 +3,8 @@ the moment a GPU is at hand."""
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import device_check
 
 
@@ -22,9 +24,15 @@ def test_device_check_smoke_measures_every_step_and_writes_its_report(tmp_path, 
     assert calls and calls[0][1]["FPMD_MJX_GPU_LOOPS"] == "1" and "--only-iteration" in calls[0][0]
     res = json.loads((tmp_path / "results.json").read_text())
     assert {(r["profile"], r["batch"]) for r in res["latency"]} == {("faithful", 5), ("newton1", 5)}
-    assert all(r["ms_per_vector_step"] > 0 for r in res["latency"])
-    assert set(res["iteration"]) == {"1", "2"} and res["iteration"]["2"]["vs_one_seed"] > 0
-    assert res["gpu_loops"]["flags"]["ms_per_iteration"] > 0 and res["gpu_loops"]["ratio"] > 0
+    for r in res["latency"]:  # one measurement, two units
+        assert r["ms_per_vector_step"] == pytest.approx(1e3 * r["batch"] / r["steps_per_s"])
+    it = res["iteration"]
+    assert set(it) == {"1", "2"}
+    assert it["2"]["vs_one_seed"] == pytest.approx(it["2"]["ms_per_iteration"] / it["1"]["ms_per_iteration"])
+    assert it["2"]["env_steps_per_s"] == pytest.approx(1e3 * 4 * 2 / it["2"]["ms_per_iteration"])  # 4 envs x 2 seeds
+    loops = res["gpu_loops"]
+    assert loops["default"] == it["1"]
+    assert loops["ratio"] == pytest.approx(loops["flags"]["ms_per_iteration"] / it["1"]["ms_per_iteration"])
     learn = res["learning"]  # the smoke's protocol runs to its end, so its best checkpoints are replayed
     assert learn["env_steps"] == learn["protocol_env_steps"] == 256 and learn["finished"]
     assert learn["updates"] == learn["protocol_updates"] == (256 - 64) // 4 and learn["eval_rule"] == "sample"

@@ -75,8 +75,8 @@ def test_resume_restores_the_optimiser_and_reproduces_the_uninterrupted_run(ppo_
 
 
 def test_seeds_train_in_one_program_and_differ(tmp_path):
-    res = run(tiny_ppo(total_steps=128), str(tmp_path), num_seeds=2, progress=False)
-    assert res.env_steps == 128 and len(res.run_dirs) == 2
+    res = run(tiny_ppo(), str(tmp_path), num_seeds=2, progress=False)  # tests/test_onpolicy.py's program
+    assert res.env_steps == 256 and len(res.run_dirs) == 2
     a = load_policy(find_checkpoints(str(tmp_path / "seed_0" / "checkpoints"))[0])[2]
     b = load_policy(find_checkpoints(str(tmp_path / "seed_1" / "checkpoints"))[0])[2]
     assert any(not np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))

@@ -13,7 +13,7 @@ import pytest
 
 from fpmd_mjx.checkpoint import CheckpointError, RunCheckpointer, find_checkpoints, read_meta
 from fpmd_mjx.rebuild import load_policy
-from fpmd_mjx import runner
+from fpmd_mjx import gym_eval, runner
 from fpmd_mjx.programs import programs
 from fpmd_mjx.rundir import RunDirRecorder
 from fpmd_mjx.runner import NonFiniteLoss, run
@@ -129,7 +129,6 @@ def test_damaged_newest_checkpoint_falls_back_for_resume_and_gym_eval(tmp_path, 
     out = str(tmp_path)
     run(tiny_config(total_steps=128), out, progress=False)
     _damage(os.path.join(out, "checkpoints", "128"))
-    gym_eval = _load_script(os.path.join(ROOT, "validation", "gym_eval.py"))
     res_json = str(tmp_path / "gym.json")
     assert gym_eval.main([os.path.join(out, "checkpoints"), "--episodes", "2", "--json", res_json]) == 0
     assert "warning: skipping damaged checkpoint" in capsys.readouterr().err
