@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import yaml
 
 from fpmd_mjx import envs
+from fpmd_mjx.envs import foreign
 from fpmd_mjx.agents import ALGORITHMS
 
 
@@ -70,7 +71,12 @@ GRID_FIELDS = ("lam", "actor_lr", "actor_lr_final", "critic_lr", "noise_scale", 
 class Config:
     """All hyperparameters of one training run (see configs/*.yaml for the paper's values)."""
 
-    env: str = "inverted_pendulum"  # task name (fpmd_mjx.envs.names() or a Gymnasium id)
+    env: str = "inverted_pendulum"  # task name (fpmd_mjx.envs.names() or a Gymnasium id), or brax:NAME,
+    # playground:NAME, custom:NAME (an environment of your own, passed as make_train(cfg, env=...))
+    # for environments brought from elsewhere only (fpmd_mjx.envs.foreign; None: the env's own or the default):
+    episode_length: int | None = None  # time limit in env steps
+    action_low: float | None = None  # action range, the same for every dimension
+    action_high: float | None = None
     physics_profile: str = "faithful"  # MJX solver profile (fpmd_mjx.envs.PROFILES; docs/speed.md "Physics profiles")
     physics: str = "jax"  # MJX backend: jax | warp (MuJoCo Warp, the optional `warp` extra; docs/speed.md "Physics backends")
     algo: str = "fpmd_r"  # one of ALGOS
@@ -175,6 +181,11 @@ class Config:
         return max(self.total_iterations - self.warmup_iterations, 0)
 
     @property
+    def run_name(self) -> str:
+        """``<env>-<algo>``, a directory name (``brax:ant`` -> ``brax_ant``)."""
+        return f"{self.env.replace(':', '_')}-{self.algo}"
+
+    @property
     def updates(self) -> int:
         """Gradient updates of the whole run: ``updates_per_step`` per learning iteration
         after the warm-up (PPO: minibatch steps, ``ppo_num_minibatches`` x
@@ -223,11 +234,20 @@ _POSITIVE = {
 
 def _validate(cfg: Config) -> None:
     try:
-        envs.canonical_name(cfg.env)
+        if foreign.is_foreign(cfg.env):
+            foreign.check_name(cfg.env)
+        else:
+            envs.canonical_name(cfg.env)
+            envs.base.check_physics(cfg.physics, envs.spec(cfg.env))
         envs.base.check_profile(cfg.physics_profile)
-        envs.base.check_physics(cfg.physics, envs.spec(cfg.env))
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    own = {f: getattr(cfg, f) for f in ("episode_length", "action_low", "action_high") if getattr(cfg, f) is not None}
+    if own and not foreign.is_foreign(cfg.env):
+        raise ConfigError(f"{', '.join(own)} {'applies' if len(own) == 1 else 'apply'} to environments brought from elsewhere (brax:, playground:, "
+                          f"custom:); the task {cfg.env!r} keeps Gymnasium v4's time limit and action range")
+    if cfg.episode_length is not None and cfg.episode_length < 1:
+        raise ConfigError(f"episode_length must be >= 1, got {cfg.episode_length}")
     if cfg.algo not in ALGOS:
         raise ConfigError(f"unknown algo {cfg.algo!r}; valid algos: {', '.join(ALGOS)}")
     if cfg.time_embedding not in TIME_EMBEDDINGS:
@@ -299,6 +319,11 @@ def _coerce(key: str, value: Any) -> Any:
     hint = _HINTS[key]
     if isinstance(value, str) and hint is not str:
         value = yaml.safe_load(value)
+    inner = [t for t in typing.get_args(hint) if t is not type(None)]
+    if inner:  # an optional field (``int | None``): None, or a value of its type
+        if value is None:
+            return None
+        hint = inner[0]
     try:
         if hint is bool:
             if not isinstance(value, bool):
@@ -373,7 +398,7 @@ def load_config(algo: str, env: str, overrides: Mapping[str, Any] | None = None,
     if algo not in ALGOS:
         raise ConfigError(f"unknown algo {algo!r}; valid algos: {', '.join(ALGOS)}")
     try:
-        task = envs.canonical_name(env)
+        task = env if foreign.is_foreign(env) else envs.canonical_name(env)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     with open(os.path.join(config_dir, f"{algo}.yaml")) as f:

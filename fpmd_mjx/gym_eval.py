@@ -41,8 +41,9 @@ import jax
 import numpy as np
 
 from fpmd_mjx import deploy
-from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints
+from fpmd_mjx.checkpoint import CheckpointError, find_checkpoints, read_meta
 from fpmd_mjx.config import from_dict
+from fpmd_mjx.envs import foreign
 from fpmd_mjx.envs.gym_reference import make_gym_env
 from fpmd_mjx.envs.wrappers import scale_action
 from fpmd_mjx.export import deploy_fns
@@ -137,7 +138,13 @@ def pick_gl_backend() -> None:
 def load_checkpoints(path: str) -> list[tuple]:
     """``[(step_dir, cfg, trainer, params, meta)]`` for every checkpoint under ``path``."""
     try:
-        return [load_intact_policy(d) for d in find_checkpoints(path)]
+        dirs = find_checkpoints(path)
+        for d in dirs:
+            env = read_meta(d).get("env", "")
+            if foreign.is_foreign(env):
+                raise EvalError(f"checkpoint {d!r} was trained on {env}, which has no Gymnasium counterpart "
+                                f"(Gymnasium replays cover the project's v4 tasks)")
+        return [load_intact_policy(d) for d in dirs]
     except CheckpointError as e:
         raise EvalError(str(e)) from None
 

@@ -74,10 +74,11 @@ def data_parallel(cfg):
     return (lambda tree: constrain(tree, 0, cfg.num_envs)), (lambda tree: constrain(tree, 1, cfg.batch_size))
 
 
-def make_offpolicy_train(cfg) -> Trainer:
-    """Build the static pieces (env, networks, optimisers, buffer) of ``cfg``."""
+def make_offpolicy_train(cfg, env=None) -> Trainer:
+    """Build the static pieces (env, networks, optimisers, buffer) of ``cfg`` (``env``:
+    an environment of your own instead of the one ``cfg.env`` names; see ``loops.make_env``)."""
     shard_envs, shard_batches = data_parallel(cfg)
-    env = make_env(cfg)
+    env = make_env(cfg, env)
     vec = VecEnv(env, cfg.num_envs)
     obs_dim, act_dim = env.observation_size, env.action_size
     agent = make_agent(cfg, obs_dim, act_dim)

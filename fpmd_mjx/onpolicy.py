@@ -60,9 +60,10 @@ def make_rollout(cfg, env, vec, ppo):
     return rollout
 
 
-def make_onpolicy_train(cfg) -> Trainer:
-    """Build the static pieces (env, networks, optimiser) of ``cfg`` (``algo: ppo``)."""
-    env = make_env(cfg)
+def make_onpolicy_train(cfg, env=None) -> Trainer:
+    """Build the static pieces (env, networks, optimiser) of ``cfg`` (``algo: ppo``; ``env``:
+    an environment of your own instead of the one ``cfg.env`` names)."""
+    env = make_env(cfg, env)
     vec = VecEnv(env, cfg.num_envs)
     ppo = make_ppo(cfg, env.observation_size, env.action_size)
     agent, unroll = ppo.agent, cfg.ppo_unroll_length

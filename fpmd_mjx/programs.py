@@ -58,17 +58,17 @@ class Programs:
         return self.short_chunks[num_iterations]
 
 
-def programs(cfg, num_runs: int, grid_keys: tuple = (), mesh=None) -> Programs:
+def programs(cfg, num_runs: int, grid_keys: tuple = (), mesh=None, env=None) -> Programs:
     """Compiled programs for ``cfg`` over ``num_runs`` runs (each with its own values of
     ``grid_keys``; the run axis sharded over ``mesh``'s one axis when given), shared by
     every run in this process whose config differs only in ``config.LOOP_FIELDS`` and
     the grid fields (for PPO, whose learning rate anneals over the budget, not in
-    ``total_steps``)."""
+    ``total_steps``). ``env``: an environment of your own (see ``train.make_train``)."""
     defaults = type(cfg)()
     # PPO's learning rate anneals over the run's updates: its budget is part of the program
     loop_only = [f for f in LOOP_FIELDS if not (f == "total_steps" and ALGORITHMS[cfg.algo].loop == "on_policy")]
     key = dataclasses.replace(cfg, **{f: getattr(defaults, f) for f in loop_only + list(grid_keys)})
-    return compiled(key, num_runs, tuple(sorted(grid_keys)), mesh)
+    return compiled(key, num_runs, tuple(sorted(grid_keys)), mesh, env)
 
 
 def release() -> None:
@@ -78,8 +78,8 @@ def release() -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def compiled(cfg, num_runs: int, grid_keys: tuple, mesh) -> Programs:
-    trainer = make_train(cfg)
+def compiled(cfg, num_runs: int, grid_keys: tuple, mesh, env=None) -> Programs:
+    trainer = make_train(cfg, env)
     agent = trainer.agent
     both = ALGORITHMS[cfg.algo].nfes == "eval_and_train"
     nfes = tuple(sorted({agent.eval_nfe, cfg.flow_steps} if both else {agent.eval_nfe}))
@@ -96,7 +96,7 @@ def per_run(trainer, method):
     trainer is rebuilt at trace time from the config with those values traced
     (``Config.traced``), so every number derived from them is per run."""
     def fn(hp, *args):
-        t = make_train(trainer.cfg.traced(**hp)) if hp else trainer
+        t = make_train(trainer.cfg.traced(**hp), trainer.env) if hp else trainer
         return method(t)(*args)
     return fn
 

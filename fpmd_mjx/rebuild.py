@@ -14,15 +14,17 @@ import fpmd_mjx
 from fpmd_mjx.checkpoint import (FORMAT, CheckpointError, DamagedCheckpoint, read_meta, restore_item, step_dirs,
                                  warn_damaged)
 from fpmd_mjx.config import ConfigError, from_dict
+from fpmd_mjx.envs import foreign
 from fpmd_mjx.train import make_train
 
 
-def load_policy(step_dir: str):
+def load_policy(step_dir: str, env=None):
     """Rebuild the evaluation policy of a checkpoint from its directory alone.
 
     Returns ``(cfg, trainer, params, meta)``; ``trainer.agent.sample(params, obs, key, nfe)``
     acts and ``trainer.evaluate`` runs MJX episodes. Raises ``CheckpointError`` for a
-    directory that is not a checkpoint or comes from an incompatible version.
+    directory that is not a checkpoint or comes from an incompatible version. ``env``: the
+    environment of your own a ``custom:NAME`` run trained on (needed to rebuild it).
     """
     meta = read_meta(step_dir)
     if meta.get("format") != FORMAT:
@@ -33,12 +35,17 @@ def load_policy(step_dir: str):
         cfg = from_dict(meta["config"])
     except (KeyError, ConfigError) as e:
         raise CheckpointError(f"checkpoint {step_dir!r} has an unusable config: {e}") from None
-    trainer = make_train(cfg)
+    if env is None and foreign.is_foreign(cfg.env) and foreign.split(cfg.env)[0] == "custom":
+        raise CheckpointError(f"checkpoint {step_dir!r}: {foreign.own_env_message(cfg.env)}")
+    try:
+        trainer = make_train(cfg, env)
+    except ValueError as e:  # e.g. an extra no longer installed, or robot models not at hand
+        raise CheckpointError(f"checkpoint {step_dir!r}: {e}") from None
     params = restore_item(step_dir, "policy", trainer.agent.policy_params, trainer.agent)
     return cfg, trainer, params, meta
 
 
-def load_intact_policy(step_dir: str):
+def load_intact_policy(step_dir: str, env=None):
     """:func:`load_policy` of ``step_dir``, or, when its files are damaged, of the
     newest intact older step of the same ``checkpoints/`` or ``best/`` directory (a
     one-line warning per damaged one; nothing is deleted).  Returns
@@ -48,7 +55,7 @@ def load_intact_policy(step_dir: str):
     older = [d for d in step_dirs(root) if int(os.path.basename(d)) < int(name)] if name.isdigit() else []
     for d in [step_dir, *older]:
         try:
-            return (d, *load_policy(d))
+            return (d, *load_policy(d, env))
         except DamagedCheckpoint as e:
             warn_damaged(d, e.__cause__ or e)
     raise CheckpointError(f"no intact checkpoint in {root!r} ({1 + len(older)} damaged)")

@@ -67,20 +67,20 @@ def _first_nonfinite(metrics: dict, start_iter: int, num_envs: int, stride: int 
 
 
 def run(cfg, out: str, num_seeds: int = 1, resume: bool = False, progress: bool = True, until: int | None = None,
-        recorder: Recorder | None = None) -> RunResult:
+        recorder: Recorder | None = None, env=None) -> RunResult:
     """Train ``cfg`` for ``cfg.total_steps`` env steps, ``num_seeds`` seeds in one program.
 
     Seeds are ``cfg.seed .. cfg.seed + num_seeds - 1``. Raises ``NonFiniteLoss`` (after
-    keeping the last good checkpoint) when a loss turns NaN/inf. ``until`` and
-    ``recorder``: see :func:`run_group`.
+    keeping the last good checkpoint) when a loss turns NaN/inf. ``until``, ``recorder``
+    and ``env``: see :func:`run_group`.
     """
     os.makedirs(out, exist_ok=True)
     runs = [RunSpec(d, cfg.seed + k) for k, d in enumerate(seed_dirs(out, num_seeds))]
-    return run_group(cfg, runs, resume=resume, progress=progress, until=until, recorder=recorder)
+    return run_group(cfg, runs, resume=resume, progress=progress, until=until, recorder=recorder, env=env)
 
 
 def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh=None, group_dir: str | None = None,
-              sync=None, until: int | None = None, recorder: Recorder | None = None) -> RunResult:
+              sync=None, until: int | None = None, recorder: Recorder | None = None, env=None) -> RunResult:
     """Train the ``runs`` (:class:`RunSpec`; the same config but for seeds and grid
     values) as one compiled program, each writing its own run directory.
 
@@ -100,7 +100,8 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     ``until``: stop at the first chunk end at or past env step ``until`` (a checkpoint
     is saved there; ``resume=True`` continues to ``cfg.total_steps``). ``recorder``
     receives the metrics, evaluations and progress (:class:`fpmd_mjx.rundir.Recorder`;
-    default: :class:`~fpmd_mjx.rundir.RunDirRecorder` into each run's directory).
+    default: :class:`~fpmd_mjx.rundir.RunDirRecorder` into each run's directory). ``env``:
+    an environment of your own (``cfg.env`` = ``custom:NAME``; see ``train.make_train``).
     """
     grid_keys = tuple(sorted({k for r in runs for k, _ in r.grid}))
     for r in runs:
@@ -117,7 +118,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
         raise ValueError("a multi-process program needs a mesh over the devices of every process and a group_dir")
     width = mesh.size if mesh is not None else 1
     padded = list(runs) + [runs[0]] * (-len(runs) % width)
-    progs = programs(cfg, len(padded), grid_keys, mesh)
+    progs = programs(cfg, len(padded), grid_keys, mesh, env)
     rows = RunRows(len(padded), mesh)
     every = range(len(runs))  # the rows that are runs (the rest is padding)
     mine = [k for k in rows.local if k < len(runs)]  # the runs this process holds

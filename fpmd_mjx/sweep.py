@@ -91,7 +91,7 @@ def plan(envs, algos, num_seeds: int, out: str, overrides: dict | None = None, g
     groups = []
     for env, algo in itertools.product(envs, algos):
         cfg = load_config(algo, env, overrides, **kw)
-        gdir = os.path.join(out, f"{cfg.env}-{cfg.algo}")
+        gdir = os.path.join(out, cfg.run_name)
         runs = []
         for point in points:
             base = os.path.join(gdir, _tag(point)) if point else gdir

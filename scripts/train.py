@@ -5,6 +5,8 @@
     python scripts/train.py --env hopper --algo fpmd_r --out runs/hopper --resume
     python scripts/train.py --env hopper --algo fpmd_r --out runs/hopper --until 100000   # then --resume
     python scripts/train.py --env ant --algo fpmd_r --set num_envs=64 --set updates_per_step=8
+    python scripts/train.py --env playground:CartpoleBalance --algo fpmd_m    # the playground extra
+    python scripts/train.py --list-envs
 
 Writes OUT/metrics.csv, OUT/tb/ (TensorBoard) and orbax checkpoints under
 OUT/checkpoints/ and OUT/best/ (OUT/seed_<k>/... with several seeds); replay one in
@@ -24,7 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet XLA's cache-loader l
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", default="inverted_pendulum", help="task name or Gymnasium id (e.g. ant, Hopper-v4)")
+    p.add_argument("--env", default="inverted_pendulum",
+                   help="task name or Gymnasium id (e.g. ant, Hopper-v4), or brax:NAME / playground:NAME (--list-envs)")
+    p.add_argument("--list-envs", action="store_true", help="list the environments --env accepts and exit")
     p.add_argument("--algo", default="fpmd_r", help="fpmd_r, fpmd_m, sac, dpmd or td3")
     p.add_argument("--seed", type=int, default=None, help="first seed (default: config's seed, 0)")
     p.add_argument("--steps", type=int, default=None, help="total env steps (default: the config's)")
@@ -47,9 +51,25 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def list_envs() -> int:
+    from fpmd_mjx import envs
+    from fpmd_mjx.envs import foreign
+
+    print("tasks (Gymnasium v4 ports, replayable in Gymnasium): " + ", ".join(envs.names()))
+    for source in ("brax", "playground"):
+        try:
+            print(f"{source}: " + ", ".join(f"{source}:{n}" for n in foreign.names(source)))
+        except ValueError as e:
+            print(f"{source}: {e}")
+    print("custom:NAME: an environment object of your own, through the library (make_train(cfg, env=...))")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.list_envs:
+        return list_envs()
     from fpmd_mjx.config import CONFIG_DIR, ConfigError, cli_overrides, load_config
 
     try:
@@ -63,7 +83,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = args.out or os.path.join("runs", f"{cfg.env}-{cfg.algo}")
+    out = args.out or os.path.join("runs", cfg.run_name)
     run_file = os.path.join(out, "run.json")
     if args.resume:
         if not os.path.exists(run_file):

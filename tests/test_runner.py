@@ -160,17 +160,26 @@ def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path, capsys, monkeypatc
     exit 130, a hint to --resume, a loadable checkpoint."""
     out = str(tmp_path / "run")
     ckdir = os.path.join(out, "checkpoints")
-    sets = [f"--set={k}={v}" for k, v in {**TINY, "total_steps": 100_000, "hidden_sizes": "[16,16]"}.items()]
+    sets = [f"--set={k}={v}" for k, v in {**TINY, "total_steps": 4096, "hidden_sizes": "[16,16]"}.items()]
     train_cli = _load_script(TRAIN)
+
+    sent = []
 
     class InterruptAfterTwoCheckpoints(RunDirRecorder):
         def chunk(self, *args):
             super().chunk(*args)
+            assert not sent, "the run went on after SIGINT"
             if len(os.listdir(ckdir)) >= 2:
+                sent.append(True)
                 os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(runner, "RunDirRecorder", InterruptAfterTwoCheckpoints)
-    rc = train_cli.main(["--env", "inverted_pendulum", "--out", out, "--no-progress", *sets])
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a shell, whatever ran before
+    try:
+        rc = train_cli.main(["--env", "inverted_pendulum", "--out", out, "--no-progress", *sets])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert sent, "no SIGINT was sent"
     text = capsys.readouterr().out
     assert rc == 130, text
     assert "interrupted at env step" in text and "--resume" in text

@@ -17,7 +17,9 @@ State layout after ``step`` (leading axis ``num_envs`` everywhere):
   current episode (0 right after a reset);
 * ``info["last_return"]``, ``info["last_length"]``: the most recently finished
   episode of each env (for logging; 0 before the first one ends);
-* ``info["key"]``: per-env PRNG keys used for the resets.
+* ``info["key"]``: per-env PRNG keys used for the resets;
+* ``info["env"]``: the wrapped env's own ``info`` (empty for the project's tasks; an
+  environment brought from elsewhere may keep its state there).
 
 Cost: when any env of the batch ended, ``step`` samples a fresh initial state
 for every env (one ``mjx.forward`` each) and selects it where an episode ended;
@@ -31,7 +33,6 @@ import jax
 import jax.numpy as jnp
 from brax.envs.base import State, Wrapper
 
-from fpmd_mjx.envs.base import MjxTask
 
 
 def scale_action(env, a):
@@ -44,12 +45,13 @@ class VecEnv(Wrapper):
     """``VecEnv(env, num_envs, episode_length=None)``; pure ``reset``/``step``.
 
     Args:
-      env: a single-env task from ``envs.make``.
+      env: a single env: a task from ``envs.make`` or an environment brought from elsewhere
+        (``envs.foreign.adapt``).
       num_envs: batch size B.
       episode_length: time limit in env steps (default: the task's v4 limit).
     """
 
-    def __init__(self, env: MjxTask, num_envs: int, episode_length: int | None = None):
+    def __init__(self, env, num_envs: int, episode_length: int | None = None):
         super().__init__(env)
         self.num_envs = int(num_envs)
         self.episode_length = int(episode_length or env.episode_length)
@@ -66,7 +68,7 @@ class VecEnv(Wrapper):
         info = {"terminated": zeros, "truncated": zeros, "final_obs": state.obs,
                 "steps": jnp.zeros(self.num_envs, jnp.int32), "episode_return": zeros,
                 "last_return": zeros, "last_length": jnp.zeros(self.num_envs, jnp.int32),
-                "key": k_next}
+                "key": k_next, "env": state.info}
         return state.replace(info=info)
 
     def step(self, state: State, actions: jax.Array) -> State:
@@ -76,7 +78,7 @@ class VecEnv(Wrapper):
         if jnp.shape(actions) != expected:
             raise ValueError(f"actions shape {tuple(jnp.shape(actions))} != expected {expected}")
         info = state.info
-        inner = state.replace(info={})
+        inner = state.replace(info=info["env"])
         nxt = jax.vmap(self.env.step)(inner, actions)
         steps = info["steps"] + 1
         terminated = nxt.done
@@ -94,7 +96,7 @@ class VecEnv(Wrapper):
             "episode_return": jnp.where(ended > 0, 0.0, ep_return).astype(ep_return.dtype),
             "last_return": jnp.where(ended > 0, ep_return, info["last_return"]),
             "last_length": jnp.where(ended > 0, steps, info["last_length"]).astype(jnp.int32),
-            "key": k_next,
+            "key": k_next, "env": merged.info,
         }
         return merged.replace(reward=nxt.reward, done=ended, metrics=nxt.metrics, info=new_info)
 
@@ -128,4 +130,4 @@ def _select(mask: jax.Array, on_true: State, on_false: State) -> State:
 
     return on_false.replace(
         pipeline_state=jax.tree.map(pick, on_true.pipeline_state, on_false.pipeline_state),
-        obs=pick(on_true.obs, on_false.obs))
+        obs=pick(on_true.obs, on_false.obs), info=jax.tree.map(pick, on_true.info, on_false.info))
