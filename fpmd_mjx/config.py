@@ -72,7 +72,7 @@ class Config:
     """All hyperparameters of one training run (see configs/*.yaml for the paper's values)."""
 
     env: str = "inverted_pendulum"  # task name (fpmd_mjx.envs.names() or a Gymnasium id), or brax:NAME,
-    # playground:NAME, custom:NAME (an environment of your own, passed as make_train(cfg, env=...))
+    # or custom:NAME (an environment of your own, passed as make_train(cfg, env=...))
     # for environments brought from elsewhere only (fpmd_mjx.envs.foreign; None: the env's own or the default):
     episode_length: int | None = None  # time limit in env steps
     action_low: float | None = None  # action range, the same for every dimension
@@ -244,8 +244,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(str(e)) from None
     own = {f: getattr(cfg, f) for f in ("episode_length", "action_low", "action_high") if getattr(cfg, f) is not None}
     if own and not foreign.is_foreign(cfg.env):
-        raise ConfigError(f"{', '.join(own)} {'applies' if len(own) == 1 else 'apply'} to environments brought from elsewhere (brax:, playground:, "
-                          f"custom:); the task {cfg.env!r} keeps Gymnasium v4's time limit and action range")
+        raise ConfigError(f"{', '.join(own)} {'applies' if len(own) == 1 else 'apply'} to environments brought from elsewhere (brax:, custom:)"
+                          f"; the task {cfg.env!r} keeps Gymnasium v4's time limit and action range")
     if cfg.episode_length is not None and cfg.episode_length < 1:
         raise ConfigError(f"episode_length must be >= 1, got {cfg.episode_length}")
     if cfg.algo not in ALGOS:

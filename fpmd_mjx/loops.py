@@ -50,7 +50,7 @@ def make_env(cfg, env=None):
     """The single env the run trains on: ``env`` when given (an environment of your own,
     adapted by :func:`fpmd_mjx.envs.foreign.adapt` with the config's ``action_low``,
     ``action_high`` and ``episode_length``); else the environment ``cfg.env`` names
-    (``brax:NAME``, ``playground:NAME``), or the MJX task of the project's table (profile,
+    (``brax:NAME``), or the MJX task of the project's table (profile,
     physics backend; Warp sized for the larger of the training and evaluation batches)."""
     own = dict(action_low=cfg.action_low, action_high=cfg.action_high, episode_length=cfg.episode_length)
     if env is not None:

@@ -25,8 +25,8 @@ LOOPS = {"off_policy": make_offpolicy_train, "on_policy": make_onpolicy_train}
 def make_train(cfg, env=None) -> Trainer:
     """The :class:`~fpmd_mjx.loops.Trainer` of ``cfg`` from the loop that trains ``cfg.algo``.
 
-    ``env``: an environment of your own (any object with brax's ``Env`` interface, or a
-    MuJoCo Playground ``MjxEnv``) instead of the one ``cfg.env`` names; name it in the
+    ``env``: an environment of your own (any object with brax's ``Env`` interface)
+    instead of the one ``cfg.env`` names; name it in the
     config as ``custom:NAME`` (``load_config(algo, "custom:NAME", ...)``). Its action range
     and time limit come from the env or the config (:mod:`fpmd_mjx.envs.foreign`)."""
     return LOOPS[ALGORITHMS[cfg.algo].loop](cfg, env)

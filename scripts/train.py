@@ -5,7 +5,7 @@
     python scripts/train.py --env hopper --algo fpmd_r --out runs/hopper --resume
     python scripts/train.py --env hopper --algo fpmd_r --out runs/hopper --until 100000   # then --resume
     python scripts/train.py --env ant --algo fpmd_r --set num_envs=64 --set updates_per_step=8
-    python scripts/train.py --env playground:CartpoleBalance --algo fpmd_m    # the playground extra
+    python scripts/train.py --env brax:fast --algo fpmd_m     # an environment from brax's registry
     python scripts/train.py --list-envs
 
 Writes OUT/metrics.csv, OUT/tb/ (TensorBoard) and orbax checkpoints under
@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet XLA's cache-loader l
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="inverted_pendulum",
-                   help="task name or Gymnasium id (e.g. ant, Hopper-v4), or brax:NAME / playground:NAME (--list-envs)")
+                   help="task name or Gymnasium id (e.g. ant, Hopper-v4), or brax:NAME (--list-envs)")
     p.add_argument("--list-envs", action="store_true", help="list the environments --env accepts and exit")
     p.add_argument("--algo", default="fpmd_r", help="fpmd_r, fpmd_m, sac, dpmd or td3")
     p.add_argument("--seed", type=int, default=None, help="first seed (default: config's seed, 0)")
@@ -56,11 +56,7 @@ def list_envs() -> int:
     from fpmd_mjx.envs import foreign
 
     print("tasks (Gymnasium v4 ports, replayable in Gymnasium): " + ", ".join(envs.names()))
-    for source in ("brax", "playground"):
-        try:
-            print(f"{source}: " + ", ".join(f"{source}:{n}" for n in foreign.names(source)))
-        except ValueError as e:
-            print(f"{source}: {e}")
+    print("brax: " + ", ".join(f"brax:{n}" for n in foreign.names("brax")))
     print("custom:NAME: an environment object of your own, through the library (make_train(cfg, env=...))")
     return 0
 

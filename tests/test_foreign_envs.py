@@ -1,6 +1,6 @@
 """Environments from outside the project's task table: a brax environment of the user's own
 through ``make_train(cfg, env=...)`` and the runner, brax's environments by name through the
-CLI, MuJoCo Playground's (the ``playground`` extra), and the one-line refusals."""
+CLI, and the one-line refusals."""
 import csv
 import os
 import subprocess
@@ -8,7 +8,6 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from brax.envs.base import Env, State
 
@@ -24,7 +23,6 @@ from tests.tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train.py")
-SWEEP = os.path.join(ROOT, "scripts", "sweep.py")
 
 
 class PointMass(Env):
@@ -105,7 +103,7 @@ def test_dictionary_observations_are_refused_in_one_line():
 
 @pytest.mark.parametrize("env, over, words", [
     ("brax:nope", {}, ["unknown brax environment 'nope'", "inverted_pendulum"]),
-    ("gym:Hopper", {}, ["expected SOURCE:NAME", "brax, playground, custom"]),
+    ("gym:Hopper", {}, ["expected SOURCE:NAME", "brax, custom"]),
     ("hopper", {"episode_length": 100}, ["episode_length applies to environments brought from elsewhere"]),
     ("brax:fast", {"episode_length": 0}, ["episode_length must be >= 1"]),
 ])
@@ -129,40 +127,3 @@ def test_the_cli_trains_a_brax_environment_by_name_and_lists_the_environments(tm
     assert read_meta(find_checkpoints(str(out))[0])["env"] == "brax:fast"
     p = subprocess.run([sys.executable, TRAIN, "--list-envs"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0 and "brax:fast" in p.stdout and "inverted_pendulum" in p.stdout, p.stderr[-2000:]
-
-
-def _have_playground() -> bool:
-    try:
-        foreign.names("playground")
-    except ValueError:
-        return False
-    return True
-
-
-def test_without_the_extra_playground_names_are_a_one_line_error():
-    if _have_playground():
-        pytest.skip("the playground extra is installed")
-    with pytest.raises(ConfigError, match=r'need MuJoCo Playground: pip install -e "\.\[playground\]"'):
-        load_config("fpmd_m", "playground:CartpoleBalance")
-
-
-@pytest.mark.playground
-def test_a_playground_task_trains_by_name_and_sweeps_seeds_on_the_run_axis(tmp_path):
-    """CartpoleBalance from MuJoCo Playground's DM Control suite (its models ship in the
-    package): the library by name, the time limit from Playground's config, and a sweep of
-    two seeds in one program."""
-    cfg = load_config("fpmd_m", "playground:CartpoleBalance", TINY)
-    trainer = make_train(cfg)
-    assert trainer.env.episode_length == 1000 and trainer.env.action_size == 1
-    sets = [f"--set={k}={v}" for k, v in {**TINY, "hidden_sizes": "[16,16]"}.items()]
-    p = subprocess.run([sys.executable, SWEEP, "--envs", "playground:CartpoleBalance", "--algos", "fpmd_m",
-                        "--seeds", "2", "--out", str(tmp_path / "sw"), "--no-progress", *sets],
-                       capture_output=True, text=True, timeout=1800, cwd=ROOT)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "2 runs in one program" in p.stdout
-    finals = {}
-    for k in range(2):
-        step = find_checkpoints(str(tmp_path / "sw" / "playground_CartpoleBalance-fpmd_m" / f"seed_{k}"))[0]
-        finals[k] = [np.asarray(x) for x in jax.tree.leaves(load_policy(step)[2])]
-        assert read_meta(step)["env_steps"] == TINY["total_steps"]
-    assert any(not np.array_equal(a, b) for a, b in zip(finals[0], finals[1]))  # seeds differ
