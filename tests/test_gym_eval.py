@@ -51,7 +51,7 @@ def test_gym_return_matches_the_mjx_return_of_the_same_params(ckpt, tmp_path, ca
     assert row["gym_return_mean"] == pytest.approx(row["episode_length_mean"])  # reward 1 per step
     tol = 4 * row["gym_return_std"] * np.sqrt(2 / EPISODES) + 1.0
     assert row["abs_gap"] <= tol, row
-    assert row["infer_ms_median"] > 0
+    assert f"{row['infer_ms_median']:>6.3f}" in out  # the measured act time is what the table reports
 
 
 def test_paired_episodes_agree_step_for_step(ckpt):
