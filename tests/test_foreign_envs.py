@@ -73,7 +73,7 @@ def test_make_train_trains_fpmd_m_on_a_brax_environment_of_your_own():
     assert bool(jnp.all(ret <= 0))
 
 
-def test_the_config_gives_what_the_environment_does_not():
+def test_the_configs_action_range_and_time_limit_override_the_environments():
     trainer = make_train(point_mass_config(action_low=-0.5, action_high=0.5, episode_length=20), env=PointMass())
     assert trainer.env.action_high.tolist() == [0.5] and trainer.env.episode_length == 20
 

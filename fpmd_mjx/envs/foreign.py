@@ -10,9 +10,9 @@ What the trainer needs of an environment, and where it comes from:
   (``obs (obs_size,)``, ``reward ()``, ``done ()``, ``metrics``, ``info``) for one env;
 * ``observation_size`` (an int: dictionary observations are refused in one line) and
   ``action_size``;
-* the action range ``action_low``/``action_high`` ``(action_size,)``: the env's own
-  attributes of those names where it has them, else the config's ``action_low`` /
-  ``action_high`` (scalars for every dimension), else [-1, 1] (brax's convention);
+* the action range ``action_low``/``action_high`` ``(action_size,)``: the config's
+  ``action_low`` / ``action_high`` where given (scalars for every dimension), else the
+  env's own attributes of those names, else [-1, 1] (brax's convention);
 * the time limit ``episode_length`` (env steps): the config's ``episode_length`` where
   given, else the env's attribute of that name, else 1000 (brax's training default).
 
