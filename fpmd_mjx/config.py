@@ -235,7 +235,12 @@ _POSITIVE = {
 def _validate(cfg: Config) -> None:
     try:
         if foreign.is_foreign(cfg.env):
-            foreign.check_name(cfg.env)
+            source, _ = foreign.split(foreign.check_name(cfg.env))
+            if source == "playground":
+                envs.base.check_physics(cfg.physics)
+            elif cfg.physics != "jax":
+                raise ValueError(f"physics={cfg.physics!r} chooses the MJX backend of the project's tasks and "
+                                 f"Playground's; {cfg.env} steps with its own (use physics=jax)")
         else:
             envs.canonical_name(cfg.env)
             envs.base.check_physics(cfg.physics, envs.spec(cfg.env))
@@ -244,7 +249,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(str(e)) from None
     own = {f: getattr(cfg, f) for f in ("episode_length", "action_low", "action_high") if getattr(cfg, f) is not None}
     if own and not foreign.is_foreign(cfg.env):
-        raise ConfigError(f"{', '.join(own)} {'applies' if len(own) == 1 else 'apply'} to environments brought from elsewhere (brax:, custom:)"
+        raise ConfigError(f"{', '.join(own)} {'applies' if len(own) == 1 else 'apply'} to environments brought from elsewhere (brax:, playground:, custom:)"
                           f"; the task {cfg.env!r} keeps Gymnasium v4's time limit and action range")
     if cfg.episode_length is not None and cfg.episode_length < 1:
         raise ConfigError(f"episode_length must be >= 1, got {cfg.episode_length}")

@@ -50,13 +50,14 @@ def make_env(cfg, env=None):
     """The single env the run trains on: ``env`` when given (an environment of your own,
     adapted by :func:`fpmd_mjx.envs.foreign.adapt` with the config's ``action_low``,
     ``action_high`` and ``episode_length``); else the environment ``cfg.env`` names
-    (``brax:NAME``), or the MJX task of the project's table (profile,
-    physics backend; Warp sized for the larger of the training and evaluation batches)."""
+    (``brax:NAME``; ``playground:NAME`` on the MJX backend ``cfg.physics``), or the MJX task
+    of the project's table (profile, physics backend; Warp sized for the larger of the
+    training and evaluation batches)."""
     own = dict(action_low=cfg.action_low, action_high=cfg.action_high, episode_length=cfg.episode_length)
     if env is not None:
         return env if isinstance(env, MjxTask) else foreign.adapt(env, cfg.env, **own)
     if foreign.is_foreign(cfg.env):
-        return foreign.make(cfg.env, **own)
+        return foreign.make(cfg.env, **own, physics=cfg.physics)
     return envs.make(cfg.env, profile=cfg.physics_profile, physics=cfg.physics,
                      warp_envs=max(cfg.num_envs, cfg.eval_episodes))
 

@@ -57,6 +57,10 @@ def list_envs() -> int:
 
     print("tasks (Gymnasium v4 ports, replayable in Gymnasium): " + ", ".join(envs.names()))
     print("brax: " + ", ".join(f"brax:{n}" for n in foreign.names("brax")))
+    try:
+        print("playground: " + ", ".join(f"playground:{n}" for n in foreign.names("playground")))
+    except ValueError as e:  # the playground extra is not installed
+        print(f"playground: {e}")
     print("custom:NAME: an environment object of your own, through the library (make_train(cfg, env=...))")
     return 0
 

@@ -103,7 +103,8 @@ def test_dictionary_observations_are_refused_in_one_line():
 
 @pytest.mark.parametrize("env, over, words", [
     ("brax:nope", {}, ["unknown brax environment 'nope'", "inverted_pendulum"]),
-    ("gym:Hopper", {}, ["expected SOURCE:NAME", "brax, custom"]),
+    ("gym:Hopper", {}, ["expected SOURCE:NAME", "brax, playground, custom"]),
+    ("brax:fast", {"physics": "warp"}, ["physics='warp'", "brax:fast steps with its own"]),
     ("hopper", {"episode_length": 100}, ["episode_length applies to environments brought from elsewhere"]),
     ("brax:fast", {"episode_length": 0}, ["episode_length must be >= 1"]),
 ])
@@ -111,6 +112,13 @@ def test_bad_environments_are_one_line_config_errors(env, over, words):
     with pytest.raises(ConfigError) as e:
         load_config("fpmd_m", env, over)
     assert len(str(e.value).splitlines()) == 1 and all(w in str(e.value) for w in words), str(e.value)
+
+
+def test_playground_without_its_extra_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mujoco_playground", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError) as e:
+        load_config("fpmd_m", "playground:CartpoleBalance")
+    assert str(e.value) == 'playground environments need MuJoCo Playground: pip install -e ".[playground]"'
 
 
 def test_a_custom_name_without_its_environment_is_a_one_line_error():

@@ -32,6 +32,7 @@ OVERLAYS = {
     "quick_ip.yaml": [(a, "inverted_pendulum") for a in ("fpmd_r", "fpmd_m", "sac", "dpmd", "td3")],
     "quick_ip_ppo.yaml": [("ppo", "inverted_pendulum")],
     "quick_locomotion.yaml": [(a, t) for a in ("fpmd_r", "fpmd_m", "sac", "td3") for t in ("half_cheetah", "hopper")],
+    "quick_playground.yaml": [],  # its cells need the playground extra: tests/test_playground.py loads them
 }
 # Run in the installed copy, from a directory outside the checkout: where the package and its
 # configs come from, every algorithm config on every task, every overlay on its cells, then the
