@@ -21,6 +21,7 @@ from jax.experimental import multihost_utils
 from fpmd_mjx.agents import ALGORITHMS
 from fpmd_mjx.config import LOOP_FIELDS
 from fpmd_mjx.train import make_train
+from fpmd_mjx.trees import strong
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,13 +121,6 @@ def over_runs(fn, num_runs: int, mesh=None):
     sharded = jax.shard_map(lambda args: body(*args), mesh=mesh, in_specs=(spec,), out_specs=spec,
                             check_vma=False)
     return jax.jit(lambda *args: sharded(args))
-
-
-def strong(tree):
-    """Leaves without JAX's weak type (flashbax's buffer index is weakly typed), so
-    a state restored from a checkpoint has the same signature and reuses the
-    compiled chunk instead of tracing it again."""
-    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
 
 
 class RunRows:

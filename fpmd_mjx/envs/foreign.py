@@ -40,6 +40,8 @@ import numpy as np
 from brax import envs as brax_envs
 from brax.envs.base import State
 
+from fpmd_mjx.trees import strong
+
 SOURCES = ("brax", "playground", "custom")  # custom: an environment object of your own
 DEFAULT_EPISODE_LENGTH = 1000
 PLAYGROUND_EXTRA = 'pip install -e ".[playground]"'
@@ -95,12 +97,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def _strong(tree):
-    """``tree`` without JAX's weak types (an env's reset may return weakly typed Python
-    scalars where its step returns typed arrays; a ``lax.scan`` carry needs one type)."""
-    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, jax.numpy.result_type(x)), tree)
-
-
 def playground_state_type(env):
     """Playground's ``State`` class when ``env`` is a Playground ``MjxEnv``, else None (a
     Playground env means Playground is imported already)."""
@@ -135,10 +131,10 @@ class ForeignEnv:
         self.episode_length = int(episode_length or getattr(env, "episode_length", None) or DEFAULT_EPISODE_LENGTH)
 
     def reset(self, key: jax.Array) -> State:
-        return _strong(self.to_brax(self.env.reset(key)))
+        return strong(self.to_brax(self.env.reset(key)))
 
     def step(self, state: State, action: jax.Array) -> State:
-        return _strong(self.to_brax(self.env.step(self.from_brax(state), action)))
+        return strong(self.to_brax(self.env.step(self.from_brax(state), action)))
 
     def to_brax(self, state) -> State:
         """The env's state as brax's ``State`` (a Playground state's ``data`` becomes ``pipeline_state``)."""
