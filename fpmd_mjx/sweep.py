@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from fpmd_mjx.checkpoint import GroupCheckpointer, checkpoint_steps
-from fpmd_mjx.config import FIELDS, GRID_FIELDS, Config, ConfigError, load_config
+from fpmd_mjx.config import FIELDS, GRID_FIELDS, Config, ConfigError, from_dict, load_config
 from fpmd_mjx.rundir import save_run_info
 from fpmd_mjx.runner import RunSpec, run_group
 
@@ -109,6 +109,20 @@ def plan_record(groups: list[Group], args: dict) -> dict:
         {"env": g.cfg.env, "algo": g.cfg.algo, "config": g.cfg.to_dict(),
          "runs": [{"dir": os.path.relpath(r.out, os.path.dirname(g.out)), "seed": r.seed, "grid": dict(r.grid)}
                   for r in g.runs]} for g in groups]}
+
+
+def same_plan(saved: dict, record: dict) -> bool:
+    """Whether the plan ``saved`` in a sweep directory (:func:`load_plan`) plans the runs of
+    ``record`` (:func:`plan_record`): the same groups, runs and configs, where a config saved
+    by an older version is read with today's defaults for the fields it lacks."""
+    def normal(groups):
+        try:
+            return [{**g, "config": from_dict(g["config"]).to_dict()} for g in groups]
+        except (ConfigError, KeyError, TypeError):
+            return None
+
+    old = normal(saved.get("groups", []))
+    return old is not None and old == normal(record["groups"])
 
 
 def load_plan(out: str) -> dict:

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
             saved = sweep.load_plan(args.out)
         except ConfigError as e:
             return _error(f"--resume: {e}")
-        if saved["groups"] != record["groups"]:
+        if not sweep.same_plan(saved, record):
             return _error(f"--resume: the sweep in {args.out!r} was planned with other options "
                           f"({saved['args']}); pass the same --envs/--algos/--seeds/--grid/--set")
     elif os.path.exists(plan_file):

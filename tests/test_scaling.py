@@ -7,6 +7,7 @@ platform split into CPU devices; two processes joined by ``jax.distributed`` on
 127.0.0.1) and carry the ``multidevice`` mark: CI runs them after the default run."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -38,6 +39,19 @@ def test_a_plan_has_one_group_per_task_and_algo_and_a_run_per_seed_and_grid_poin
     assert [r.seed for r in runs[:3]] == [0, 1, 2]
     assert runs[4].config(groups[0].cfg).lam == 2.0
     assert not os.listdir(tmp_path)  # planning writes nothing
+
+
+def test_a_plan_saved_before_a_config_field_existed_still_resumes_and_another_plan_does_not(tmp_path):
+    record = sweep.plan_record(sweep.plan(["inverted_pendulum"], ["fpmd_m"], 2, str(tmp_path), TINY), {})
+    older = copy.deepcopy(record)
+    for g in older["groups"]:
+        del g["config"]["episode_length"]  # a field added later, None by default
+    assert sweep.same_plan(older, record)
+    other = sweep.plan_record(sweep.plan(["inverted_pendulum"], ["fpmd_m"], 2, str(tmp_path),
+                                         {**TINY, "total_steps": 256}), {})
+    assert not sweep.same_plan(other, record)
+    assert not sweep.same_plan(sweep.plan_record(sweep.plan(["inverted_pendulum"], ["fpmd_m"], 3, str(tmp_path),
+                                                            TINY), {}), record)  # another seed count
 
 
 @pytest.mark.parametrize("items, words", [
