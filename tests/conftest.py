@@ -35,8 +35,8 @@ SHARED_PROGRAMS = {"test_onpolicy": "ppo", "test_ppo": "ppo", "test_runner": "ti
                    "test_gym_eval": "tiny_runs", "test_export": "tiny_runs", "test_baselines": "tiny_runs"}
 # Groups start heaviest first (as measured by the run's --durations), so the two workers end
 # together; the rest follow in collection order.
-HEAVY_FIRST = ("tests/test_learning.py::test_solves_inverted_pendulum[dpmd-overrides3]", "tiny_runs", "task_pusher", "test_train", "ppo", "test_device_check", "task_humanoid",
-               "test_wheel", "task_hopper")
+HEAVY_FIRST = ("tests/test_learning.py::test_solves_inverted_pendulum[dpmd-overrides3]", "tiny_runs",
+               "task_pusher", "test_train", "ppo", "test_device_check", "task_humanoid", "test_wheel", "task_hopper")
 
 
 def worker_group(nodeid: str) -> str:
@@ -53,11 +53,15 @@ def worker_group(nodeid: str) -> str:
 class SharedProgramScheduling(LoadScopeScheduling):
     """pytest-xdist's scope scheduling with :func:`worker_group` as the scope, heaviest first."""
 
+    def __init__(self, config, log=None):
+        super().__init__(config, log)
+        self.heaviest_first = False  # whether the queue is ordered yet (once, before the first unit goes)
+
     def _split_scope(self, nodeid: str) -> str:
         return worker_group(nodeid)
 
     def _assign_work_unit(self, node) -> None:
-        if not getattr(self, "heaviest_first", False):  # order the queue once, before the first unit goes
+        if not self.heaviest_first:
             order = {g: i for i, g in enumerate(HEAVY_FIRST)}
             units = sorted(self.workqueue.items(), key=lambda unit: order.get(unit[0], len(order)))
             self.workqueue.clear()
