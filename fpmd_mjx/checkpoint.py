@@ -50,6 +50,16 @@ def _manager(path: str, items: tuple[str, ...], keep: int) -> ocp.CheckpointMana
     return ocp.CheckpointManager(os.path.abspath(path), options=opts, item_handlers=handlers)
 
 
+def _replace(mgr: ocp.CheckpointManager, step: int, args: ocp.args.Composite) -> None:
+    """Save ``step``, replacing a checkpoint of the same step: a resumed run trains again
+    the steps after the state it resumed from, and what the stopped run saved there (a
+    best policy, or one run's state ahead of the others) is superseded."""
+    if step in mgr.all_steps():
+        mgr.delete(step)
+    mgr.save(step, args=args, force=True)
+    mgr.wait_until_finished()
+
+
 class RunCheckpointer:
     """Periodic full-state checkpoints plus the best policy of one seed's run."""
 
@@ -62,16 +72,14 @@ class RunCheckpointer:
         """``state=None`` saves the policy, critic and meta only (the runs of a
         multi-process sweep, whose state is in the group's checkpoint)."""
         items = {} if state is None else {"state": ocp.args.StandardSave(_fill_empty(state))}
-        self.periodic.save(step, args=ocp.args.Composite(
+        _replace(self.periodic, step, ocp.args.Composite(
             **items, policy=ocp.args.StandardSave(policy),
-            meta=ocp.args.JsonSave(_with_version(meta)), **_critic_arg(critic)), force=True)
-        self.periodic.wait_until_finished()
+            meta=ocp.args.JsonSave(_with_version(meta)), **_critic_arg(critic)))
 
     def save_best(self, step: int, policy: Any, meta: dict, critic: Any = None) -> None:
-        self.best.save(step, args=ocp.args.Composite(
+        _replace(self.best, step, ocp.args.Composite(
             policy=ocp.args.StandardSave(policy), meta=ocp.args.JsonSave(_with_version(meta)),
-            **_critic_arg(critic)), force=True)
-        self.best.wait_until_finished()
+            **_critic_arg(critic)))
 
     def latest_step(self) -> int | None:
         return self.periodic.latest_step()

@@ -66,19 +66,27 @@ class Recorder(Protocol):
 
 
 class MetricsLogger:
-    """``metrics.csv`` and TensorBoard scalars of one run directory (appended to on resume)."""
+    """``metrics.csv`` and TensorBoard scalars of one run directory.
+
+    ``resumed_at``: the env step a resumed run continues from. The CSV is kept up to that
+    step and appended to; rows the stopped run logged after it (it ran on past its last
+    checkpoint) are dropped, since the resumed run logs those steps again."""
 
     FIELDS = ("env_steps", "updates", "wall_s", "steps_per_s", "eval_return", "eval_return_nfe_k",
               "train_episode_return") + CHUNK_METRICS
 
-    def __init__(self, run_dir: str, resume: bool):
+    def __init__(self, run_dir: str, resumed_at: int | None = None):
         os.makedirs(run_dir, exist_ok=True)
         path = os.path.join(run_dir, METRICS_FILE)
-        new = not (resume and os.path.exists(path))
-        self.f = open(path, "w" if new else "a", newline="")
+        kept = []
+        if resumed_at is not None and os.path.exists(path):
+            with open(path, newline="") as f:
+                kept = [r for r in csv.DictReader(f) if int(r["env_steps"]) <= resumed_at]
+        self.f = open(path, "w", newline="")
         self.w = csv.DictWriter(self.f, fieldnames=self.FIELDS)
-        if new:
-            self.w.writeheader()
+        self.w.writeheader()
+        self.w.writerows(kept)
+        self.f.flush()
         try:
             from tensorboardX import SummaryWriter  # optional: the CSV is the record
             self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
@@ -106,7 +114,7 @@ class RunDirRecorder:
     ``total`` env steps starting at ``initial``."""
 
     def __init__(self, run_dirs: dict, resume: bool, total: int, initial: int, progress: bool = True):
-        self.loggers = {k: MetricsLogger(d, resume) for k, d in run_dirs.items()}
+        self.loggers = {k: MetricsLogger(d, initial if resume else None) for k, d in run_dirs.items()}
         self.bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True, disable=not progress,
                         dynamic_ncols=True, desc="env steps")
 

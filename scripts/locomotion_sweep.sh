@@ -9,6 +9,9 @@
 #   setsid nohup nice -n 19 bash scripts/locomotion_sweep.sh > runs/locomotion.log 2>&1 &
 # ALGOS / ENVS / STEPS / OUT may be overridden from the environment.
 cd "$(dirname "$0")/.."
+# Where Linux groups each session for scheduling (autogroup), nice only ranks the processes of
+# this session against each other: lower the whole group too, so the sweep yields the CPU.
+[ -w /proc/self/autogroup ] && echo 19 > /proc/self/autogroup 2>/dev/null
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-runs/locomotion}
 ENVS=${ENVS:-half_cheetah,hopper}
@@ -20,5 +23,6 @@ for algo in ${ALGOS:-sac td3 fpmd_m fpmd_r}; do
     echo "$(date -Is) start $algo ${resume[*]}"
     "$PY" scripts/sweep.py --envs "$ENVS" --algos "$algo" --seeds 3 --config configs/quick_locomotion.yaml \
         --steps "$STEPS" --out "$OUT/$algo" --no-progress "${resume[@]}" >> "$OUT/$algo.log" 2>&1
-    echo "$(date -Is) end $algo: exit $?"
+    rc=$?
+    echo "$(date -Is) end $algo: exit $rc"
 done

@@ -27,15 +27,18 @@ from fpmd_mjx import envs  # noqa: E402
 #   each task's tests in both modules form one group, so the ten tasks spread over the workers;
 # - PPO's loop and runner tests share one configuration; the runner, Gymnasium replay, export
 #   and plotting tests share the tiny FPMD-R and DPMD runs of tests/tiny.py;
-# - each learning test is a group of its own (they share nothing);
+# - each learning test and each scaling test is a group of its own (they share nothing: the
+#   scaling tests run their programs in subprocesses);
 # - every other module is a group of its own.
 PER_TASK = ("test_envs", "test_parity")
-PER_TEST = ("test_learning",)
+PER_TEST = ("test_learning", "test_scaling")
 SHARED_PROGRAMS = {"test_onpolicy": "ppo", "test_ppo": "ppo", "test_runner": "tiny_runs",
                    "test_gym_eval": "tiny_runs", "test_export": "tiny_runs", "test_baselines": "tiny_runs"}
 # Groups start heaviest first (as measured by the run's --durations), so the two workers end
 # together; the rest follow in collection order.
-HEAVY_FIRST = ("tests/test_learning.py::test_solves_inverted_pendulum[dpmd-overrides3]", "tiny_runs",
+HEAVY_FIRST = ("tests/test_learning.py::test_solves_inverted_pendulum[dpmd-overrides3]",
+               "tests/test_scaling.py::test_a_sweep_stopped_and_resumed_on_other_process_counts_ends_as_one_process_does",
+               "tiny_runs",
                "task_pusher", "test_train", "ppo", "test_device_check", "task_humanoid", "test_wheel", "task_hopper")
 
 

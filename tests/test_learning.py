@@ -3,8 +3,9 @@ InvertedPendulum in MJX.
 
 Recipe: configs/quick_ip.yaml. A run passes as soon as the MJX evaluation return
 (the agent's evaluation NFE: 1 for FPMD-R/M and SAC; no noise; 5 episodes, after every
-chunk of 2k env steps) reaches 950, and fails at the 60k-step budget. DPMD uses K = 10
-diffusion steps here (20 in its config) to fit the CPU budget. PPO (the on-policy loop)
+chunk of 2k env steps) reaches 950, and fails at the 60k-step budget. DPMD uses K = 5
+diffusion steps here (20 in its config), as many as FPMD-R's training chains in this recipe,
+to fit the CPU budget. PPO (the on-policy loop)
 uses its own CPU recipe, configs/quick_ip_ppo.yaml; DPMD is evaluated by its best-of-N rule; TD3
 must solve in two seeds of three (the most seed-sensitive here).
 """
@@ -42,7 +43,7 @@ def solve_inverted_pendulum(algo, target=950.0, seed=0, **overrides):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo, overrides", [("fpmd_r", {}), ("fpmd_m", {}), ("sac", {}),
-                                             ("dpmd", {"flow_steps": 10})])
+                                             ("dpmd", {"flow_steps": 5})])
 def test_solves_inverted_pendulum(algo, overrides):
     best, steps = solve_inverted_pendulum(algo, **overrides)
     assert best >= 950.0, f"{algo}: best MJX eval return {best:.1f} after {steps} env steps"
@@ -53,9 +54,10 @@ def test_td3_solves_inverted_pendulum_in_two_of_three_seeds():
     """TD3's deterministic policy is the most seed-sensitive of the five on this recipe: with
     jax 0.10.2 seed 0 stays at a best of 157 for the whole 60k budget while seeds 1 and 2 reach
     1000 at 41k and 51k env steps (with jax 0.8.3 seed 0 solves). So the specification is two
-    seeds of three; it stops as soon as two have solved."""
+    seeds of three; it stops as soon as two have solved, trying seeds 1 and 2 first (seed 0
+    runs only when one of them fails: the verdict is the same in any order, the time is not)."""
     results = []
-    for seed in (0, 1, 2):
+    for seed in (1, 2, 0):
         results.append(solve_inverted_pendulum("td3", seed=seed))
         if sum(best >= 950.0 for best, _ in results) == 2:
             break

@@ -3,6 +3,7 @@ import csv
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -72,6 +73,41 @@ def test_a_run_stopped_with_until_resumes_to_the_uninterrupted_run(full_run, tmp
     _, _, p_resumed, _ = load_policy(find_checkpoints(out)[0])
     _, _, p_full, _ = load_policy(find_checkpoints(out_full)[0])
     assert _params_equal(p_resumed, p_full)
+
+
+def test_a_run_killed_past_its_last_state_resumes_without_repeating_logs_or_clashing_checkpoints(full_run, tmp_path):
+    """Killed after logging (and maybe saving a best policy at) env steps 160 and 180 but
+    before its state checkpoint at 180: the resumed run continues from the state at 128,
+    logs each step once, replaces what the killed run saved at the steps it trains again,
+    and ends as the uninterrupted run."""
+    out = str(tmp_path)
+    cfg = tiny_config(total_steps=180, checkpoint_every=64)  # states at 64, 128, 180; evaluations every 32
+    run(cfg, out, progress=False)
+    best_step = int(os.path.basename(find_checkpoints(out)[1]))
+    shutil.rmtree(os.path.join(out, "checkpoints", "180"))
+    assert run(cfg, out, resume=True, progress=False).env_steps == 180
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rows = list(csv.DictReader(f))
+    evals = [r for r in rows if r["eval_return"]]
+    assert [int(r["env_steps"]) for r in evals] == [64, 96, 128, 160, 180]
+    assert [int(r["env_steps"]) for r in rows] == sorted(int(r["env_steps"]) for r in rows)
+    last, best = find_checkpoints(out)
+    assert read_meta(best)["eval_return"] == max(float(r["eval_return"]) for r in evals)
+    assert int(os.path.basename(best)) == best_step
+    assert _params_equal(load_policy(last)[2], load_policy(find_checkpoints(full_run[0])[0])[2])
+
+
+def test_a_checkpoint_saved_again_at_its_step_replaces_the_old_one(full_run, tmp_path):
+    """What a resumed run saves at a step the stopped run had saved (its best policy, or
+    one run's state ahead of the others) replaces it."""
+    _, _, policy, meta = load_policy(find_checkpoints(full_run[0])[0])
+    ck = RunCheckpointer(str(tmp_path / "again"), keep=3)
+    for ret in (1.0, 2.0):
+        ck.save(96, None, policy, {**meta, "eval_return": ret})
+        ck.save_best(96, policy, {**meta, "eval_return": ret})
+    ck.close()
+    last, best = find_checkpoints(str(tmp_path / "again"))
+    assert read_meta(last)["eval_return"] == read_meta(best)["eval_return"] == 2.0
 
 
 def test_non_finite_loss_stops_with_its_name_and_step_and_keeps_a_checkpoint(tmp_path):

@@ -318,30 +318,50 @@ def test_two_processes_train_ppo_seeds_as_one_process_does(tmp_path):
 
 
 @pytest.mark.multidevice
-def test_two_processes_train_as_one_and_a_lost_one_is_named_then_resumed_on_another_count(tmp_path):
-    """3 runs over 2 processes x 2 CPU devices equal the same sweep in one process, bit
-    for bit; a killed process is named by the other (one line, exit 3); --resume in one
-    process on one device finishes every run from the group checkpoint that two processes
-    stopped by --until wrote."""
-    budget = ["--steps", "256", "--set=eval_every=64", "--set=checkpoint_every=64"]
-    one = _sweep_process(tmp_path / "one", budget, devices=4)
-    assert one.wait(timeout=900) == 0, one.stderr.read()[-3000:]
-    _job(tmp_path / "two", budget)
-    two, ref = _finals(tmp_path / "two"), _finals(tmp_path / "one")
-    assert len(ref) == 3 and all(v[0] == 256 for v in ref.values())
-    assert _same(two, ref)
-    for k in range(3):  # each run's log was written by the process holding it
-        assert os.path.isfile(tmp_path / "two" / "inverted_pendulum-fpmd_r" / f"seed_{k}" / "metrics.csv")
-
-    # two processes stopped by --until: a group checkpoint of the program's state, written by both
+def test_a_sweep_stopped_and_resumed_on_other_process_counts_ends_as_one_process_does(tmp_path):
+    """3 runs, stopped by --until at env step 1024 of 4096 and resumed, bit for bit the same
+    whichever the process count of each half (one run per CPU device: runs vmapped together
+    on one device round differently):
+    - two processes x 2 devices write the same per-run checkpoints at 1024 as one process on
+      4 devices, each run's log by the process holding it, plus a group checkpoint of the
+      program's state (one process writes per-run states only);
+    - --resume on one process finishes the two-process job from its group checkpoint, and
+      --resume on two processes finishes the one-process sweep from its per-run states,
+      each restoring the runs it holds; both end at 4096 with the same policies, one log per run."""
     long = ["--steps", "4096", "--set=eval_every=256", "--set=checkpoint_every=1024"]
-    out = tmp_path / "stopped"
-    _job(out, long + ["--until", "1024"])
-    group = out / "inverted_pendulum-fpmd_r" / "group_state"
+    two, one = tmp_path / "two", tmp_path / "one"
+    _job(two, long + ["--until", "1024"])
+    alone = _sweep_process(one, long + ["--until", "1024"], devices=4)
+    assert alone.wait(timeout=900) == 0, alone.stderr.read()[-3000:]
+    assert "stopped at env step 1024 (--until)" in alone.stdout.read()
+    at_1024 = _finals(two)
+    assert len(at_1024) == 3 and all(v[0] == 1024 for v in at_1024.values())
+    assert _same(at_1024, _finals(one))
+    for k in range(3):
+        assert os.path.isfile(two / "inverted_pendulum-fpmd_r" / f"seed_{k}" / "metrics.csv")
+    group = two / "inverted_pendulum-fpmd_r" / "group_state"
     assert max(int(d.name) for d in group.iterdir() if d.name.isdigit()) == 1024
+    assert not (one / "inverted_pendulum-fpmd_r" / "group_state").exists()
 
-    # a process lost mid-job is named by the other: process 1 is killed once both have joined
-    # (process 0 prints the plan after the job is complete), on a budget no machine finishes first
+    resumed = _sweep_process(two, long + ["--resume"], devices=4)
+    assert resumed.wait(timeout=900) == 0, resumed.stderr.read()[-3000:]
+    assert "(partial)" in resumed.stdout.read()
+    _job(one, long + ["--resume"])
+    finals = _finals(two)
+    assert len(finals) == 3 and all(v[0] == 4096 for v in finals.values()), {k: v[:2] for k, v in finals.items()}
+    assert _same(finals, _finals(one))
+    assert (one / "inverted_pendulum-fpmd_r" / "group_state" / "4096").is_dir()
+    for out in (one, two):
+        with open(out / "inverted_pendulum-fpmd_r" / "seed_2" / "metrics.csv") as f:
+            logged = [int(line.split(",")[0]) for line in f.readlines()[1:]]
+        assert min(logged) <= 1024 < max(logged) == 4096  # one log, continued
+
+
+@pytest.mark.multidevice
+def test_a_process_lost_mid_job_is_named_by_the_other_in_one_line(tmp_path):
+    """Process 1 of a two-process sweep is killed once both have joined (process 0 prints the
+    plan after the job is complete), on a budget no machine finishes first: process 0 exits
+    with code 3 and one line naming the lost process."""
     port = _free_port()
     huge = ["--steps", "100000000", "--set=eval_every=1000000", "--set=checkpoint_every=1000000"]
     procs = [_sweep_process(tmp_path / "killed", huge, p, port) for p in (0, 1)]
@@ -351,35 +371,3 @@ def test_two_processes_train_as_one_and_a_lost_one_is_named_then_resumed_on_anot
     rc = procs[0].wait(timeout=900)
     errors = [ln for ln in procs[0].stderr.read().splitlines() if ln.startswith("error:")]
     assert rc == 3 and len(errors) == 1 and "process 1 of 2 stopped responding" in errors[0], errors
-
-    # the stopped job finishes on one process with one device, from the group checkpoint
-    resumed = _sweep_process(out, long + ["--resume"], devices=1)
-    assert resumed.wait(timeout=900) == 0, resumed.stderr.read()[-3000:]
-    assert "(partial)" in resumed.stdout.read()
-    finals = _finals(out)
-    assert len(finals) == 3 and all(v[0] == 4096 for v in finals.values()), {k: v[:2] for k, v in finals.items()}
-    with open(out / "inverted_pendulum-fpmd_r" / "seed_2" / "metrics.csv") as f:
-        logged = [int(line.split(",")[0]) for line in f.readlines()[1:]]
-    assert min(logged) <= 1024 < max(logged) == 4096  # one log, continued
-
-
-@pytest.mark.multidevice
-def test_a_one_process_sweep_stopped_midway_is_finished_by_two_processes(tmp_path):
-    """A one-process sweep stopped by --until (per-run states on disk) is finished by
-    --resume with two processes, each restoring the runs it holds."""
-    long = ["--steps", "4096", "--set=eval_every=256", "--set=checkpoint_every=1024"]
-    out = tmp_path / "sw"
-    alone = _sweep_process(out, long + ["--until", "1024"], devices=1)
-    assert alone.wait(timeout=900) == 0, alone.stderr.read()[-3000:]
-    assert "stopped at env step 1024 (--until)" in alone.stdout.read()
-    assert not (out / "inverted_pendulum-fpmd_r" / "group_state").exists()
-    for k in range(3):
-        assert max(int(d) for d in os.listdir(out / "inverted_pendulum-fpmd_r" / f"seed_{k}" / "checkpoints")) == 1024
-
-    port = _free_port()
-    procs = [_sweep_process(out, long + ["--resume"], p, port) for p in (0, 1)]
-    for p in procs:
-        assert p.wait(timeout=900) == 0, p.stderr.read()[-3000:]
-    finals = _finals(out)
-    assert len(finals) == 3 and all(v[0] == 4096 for v in finals.values()), {k: v[:2] for k, v in finals.items()}
-    assert (out / "inverted_pendulum-fpmd_r" / "group_state" / "4096").is_dir()
