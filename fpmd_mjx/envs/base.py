@@ -176,10 +176,19 @@ class MjxTask(PipelineEnv):
         self.init_qvel = np.zeros(self.mj_model.nv)
         # MJX's physics as jitted functions: JAX traces them once per process and input shape and
         # reuses the trace in every program that resets or steps this task (warm-up, training,
-        # evaluation), where re-tracing MJX costs seconds of Python each time. Warp's step is
-        # left as it is (its kernels are launched from inside the surrounding program).
-        self._frames = jax.jit(self._frames_impl)
-        self._forward = jax.jit(lambda d: self._post(mjx.forward(self.sys, d)))
+        # evaluation), where re-tracing MJX costs seconds of Python each time. Warp's physics
+        # stays unjitted, as it was measured and tested.
+        # The corrections are to MJX's JAX backend; Warp runs its own (C-like) step.
+        step = mjx.step if self.physics == "warp" else mjx_corrections.step
+
+        def frames(data):
+            return self._post(jax.lax.fori_loop(0, spec.frame_skip, lambda _, d: step(self.sys, d), data))
+
+        def forward(data):
+            return self._post(mjx.forward(self.sys, data))
+
+        wrap = (lambda f: f) if self.physics == "warp" else jax.jit
+        self._frames, self._forward = wrap(frames), wrap(forward)
 
     # ----- static facts ---------------------------------------------------
     name = property(lambda self: self.spec.name, doc="canonical task name")
@@ -206,17 +215,11 @@ class MjxTask(PipelineEnv):
             data = mjx.make_data(self.sys).replace(qpos=q, qvel=qd)
         if ctrl is not None:
             data = data.replace(ctrl=ctrl)
-        return self._forward(data) if self.physics != "warp" else self._post(mjx.forward(self.sys, data))
+        return self._forward(data)
 
     def pipeline_step(self, pipeline_state: mjx.Data, action: jax.Array) -> mjx.Data:
         """``frame_skip`` MJX steps with ``ctrl = action`` (Gymnasium's do_simulation)."""
-        data = pipeline_state.replace(ctrl=action)
-        return self._frames(data) if self.physics != "warp" else self._frames_impl(data)
-
-    def _frames_impl(self, data):
-        # the corrections are to MJX's JAX backend; Warp runs its own (C-like) step
-        step = mjx.step if self.physics == "warp" else mjx_corrections.step
-        return self._post(jax.lax.fori_loop(0, self.spec.frame_skip, lambda _, d: step(self.sys, d), data))
+        return self._frames(pipeline_state.replace(ctrl=action))
 
     def _post(self, data: mjx.Data) -> mjx.Data:
         return mjx.rne_postconstraint(self.sys, data) if self.spec.rne_post else data
