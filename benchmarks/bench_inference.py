@@ -31,6 +31,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from fpmd_mjx import reporting  # noqa: E402  (standard library only; jax comes later)
+
 OBS_DIM, ACT_DIM = 27, 8  # Ant-v4
 EXPORTED_ROWS = (("SAC", "sac", 1), ("DPMD", "dpmd", 20), ("FPMD-R", "fpmd_r", 1), ("FPMD-M", "fpmd_m", 1))
 ROWS = (  # (label, algo, nfe)
@@ -143,12 +145,7 @@ def main(argv=None) -> int:
         print("error: --iters and --batch-sizes must be >= 1, --warmup >= 0", file=sys.stderr)
         return 2
     res = run(args.batch_sizes, iters, warmup, args.env, args.exported)
-    print(format_table(res))
-    if args.out:
-        from fpmd_mjx.reporting import write_json
-
-        write_json(args.out, res)
-    return 0
+    return reporting.report(format_table(res), args.out, res)
 
 
 if __name__ == "__main__":

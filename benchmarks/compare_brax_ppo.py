@@ -39,6 +39,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from fpmd_mjx import reporting  # noqa: E402  (standard library only; jax comes later)
+
 SMOKE = dict(total_steps=1024, num_envs=8, ppo_unroll_length=16, ppo_num_minibatches=4, ppo_updates_per_batch=1,
              hidden_sizes=[16, 16], ppo_value_hidden_sizes=[16, 16], eval_episodes=4, chunk_iterations=32)
 
@@ -130,10 +132,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from fpmd_mjx.jax_setup import start_brax_comparison
 
-    why = start_brax_comparison()
-    if why:
-        print(f"error: {why}", file=sys.stderr)
-        return 2
+    if why := start_brax_comparison():
+        return reporting.error(why)
     import jax
 
     from fpmd_mjx.config import ConfigError, cli_overrides, load_config
@@ -145,8 +145,7 @@ def main(argv=None) -> int:
             raise ConfigError(f"num_envs={base.num_envs} must be a multiple of ppo_num_minibatches="
                               f"{base.ppo_num_minibatches} (brax's minibatches are whole env sequences)")
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return reporting.error(str(e))
     rows = []
     for k in range(args.seeds):
         cfg = base.replace(seed=base.seed + k)
@@ -155,16 +154,12 @@ def main(argv=None) -> int:
     dev = jax.devices()[0]
     print(f"{base.env}, {base.total_steps} env steps, {base.num_envs} envs x {base.ppo_unroll_length} steps per "
           f"update, {args.seeds} seed(s), jax {jax.__version__} on {dev.platform}")
-    print(f"{'impl':<6} {'final eval return':>22} {'steady env steps/s':>19} {'wall s':>8}")
-    for r in table:
-        print(f"{r['impl']:<6} {r['return_mean']:>12.1f} ± {r['return_std']:<7.1f} {r['steady_steps_per_s']:>19.0f} "
-              f"{r['wall_s']:>8.1f}")
-    if args.out:
-        from fpmd_mjx.reporting import write_json
-
-        write_json(args.out, {"env": base.env, "config": base.to_dict(), "device": f"{dev.platform}:{dev.device_kind}",
-                              "jax": jax.__version__, "seeds": args.seeds, "summary": table, "runs": rows})
-    return 0
+    lines = [f"{'impl':<6} {'final eval return':>22} {'steady env steps/s':>19} {'wall s':>8}"]
+    lines += [f"{r['impl']:<6} {r['return_mean']:>12.1f} ± {r['return_std']:<7.1f} {r['steady_steps_per_s']:>19.0f} "
+              f"{r['wall_s']:>8.1f}" for r in table]
+    return reporting.report("\n".join(lines), args.out, {
+        "env": base.env, "config": base.to_dict(), "device": f"{dev.platform}:{dev.device_kind}",
+        "jax": jax.__version__, "seeds": args.seeds, "summary": table, "runs": rows})
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from fpmd_mjx import reporting  # noqa: E402  (standard library only; jax comes later)
+
 SMOKE = dict(steps=1024, num_envs=8, warmup=256, hidden_sizes=(32, 32), updates_per_step=1, batch_size=64,
              eval_episodes=4)
 
@@ -134,10 +136,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from fpmd_mjx.jax_setup import start_brax_comparison
 
-    why = start_brax_comparison()
-    if why:
-        print(f"error: {why}", file=sys.stderr)
-        return 2
+    if why := start_brax_comparison():
+        return reporting.error(why)
     import jax
 
     from fpmd_mjx import envs
@@ -145,19 +145,13 @@ def main(argv=None) -> int:
     try:
         env_name = envs.canonical_name(args.env)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return reporting.error(str(e))
     b = budget(args)
     rows = [run_brax_sac(env_name, b, args.seed)] + [run_ours(a, env_name, b, args.seed) for a in args.algos]
     dev = jax.devices()[0]
     res = {"env": env_name, "device": f"{dev.platform}:{dev.device_kind}", "budget": {**b, "hidden_sizes":
            list(b["hidden_sizes"])}, "seed": args.seed, "rows": rows}
-    print(format_table(res))
-    if args.out:
-        from fpmd_mjx.reporting import write_json
-
-        write_json(args.out, res)
-    return 0
+    return reporting.report(format_table(res), args.out, res)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 
 def _ensure_parent(path: str) -> None:
@@ -15,6 +16,21 @@ def write_json(path: str, obj) -> None:
     with open(path, "w") as f:
         json.dump(obj, f, indent=2)
     print(f"wrote {path}")
+
+
+def error(message: str) -> int:
+    """Print the command line's one ``error:`` line to stderr; returns its exit status, 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def report(text: str, path: str | None, obj) -> int:
+    """Print a benchmark's ``text`` table and, with a ``path``, write ``obj`` there as JSON;
+    returns the exit status, 0."""
+    print(text)
+    if path:
+        write_json(path, obj)
+    return 0
 
 
 def save_figure(fig, path: str, dpi: int = 120, axes=()) -> None:

@@ -3,6 +3,7 @@ Gymnasium v4 (C MuJoCo) through ``fpmd_mjx.gym_eval``.
 
     python validation/results_table.py runs/table1                 # writes runs/table1/results.{md,csv}
     python validation/results_table.py runs/table1 --episodes 20
+    python validation/results_table.py runs/locomotion/sac --finished-only   # a sweep still running
 
 One row per task, algorithm and grid point: mean ± std over seeds of each run's mean
 Gymnasium return (``--episodes`` episodes, by the run's evaluation rule, named in the
@@ -11,6 +12,10 @@ best of 32 20-step chains by Q for DPMD, the mean or deterministic action for SA
 and PPO), the MJX return the checkpoint recorded by the same rule,
 and the paper's Table 1 number for the same cell (best mean return, 5 seeds, 1M env
 steps; Humanoid 5M; every algorithm of the project has a cell).
+
+A sweep with a program that has not reached its budget is refused (one ``error:`` line
+naming it); ``--finished-only`` tables the finished programs and names the others as
+skipped, so a long sweep's results can be committed program by program.
 
 Exit status: 0 ok, 2 bad input (one ``error:`` line). ``validation/results_table.py`` is the
 command line (:func:`main`).
@@ -51,15 +56,40 @@ def parse_args(argv=None):
     p.add_argument("--episodes", type=int, default=10, help="Gymnasium episodes per run (default 10)")
     p.add_argument("--seed", type=int, default=0, help="first episode seed")
     p.add_argument("--out", default=None, help="output stem (default SWEEP/results -> .md and .csv)")
+    p.add_argument("--finished-only", action="store_true",
+                   help="table the programs that reached their budget and skip the others (default: refuse)")
     return p.parse_args(argv)
 
 
-def replay_runs(sweep_dir: str, episodes: int, seed: int) -> list[dict]:
-    """One dict per run of the sweep: task, algo, grid tag, seed, Gymnasium and MJX returns."""
-    plan = sweep.load_plan(sweep_dir)
+def finished_groups(sweep_dir: str, finished_only: bool = False, log=print) -> list[dict]:
+    """The groups of the sweep's plan to table: all of them once every run reached its
+    budget; otherwise a ``ConfigError`` naming the first unfinished program, or with
+    ``finished_only`` the finished ones (each skipped program named through ``log``)."""
+    groups = []
+    for g in sweep.load_plan(sweep_dir)["groups"]:
+        missing = sweep.unfinished_runs(sweep_dir, g)
+        name = missing[0].split("/")[0] if missing else None  # the program: OUT/<task>-<algo>/...
+        if not missing:
+            groups.append(g)
+        elif finished_only:
+            log(f"skipped {name}: {len(missing)} of {len(g['runs'])} runs short of "
+                f"{g['config']['total_steps']} env steps")
+        else:
+            raise ConfigError(f"program {name!r} of {sweep_dir!r} has not reached its budget of "
+                              f"{g['config']['total_steps']} env steps ({len(missing)} of {len(g['runs'])} runs); "
+                              f"finish it with scripts/sweep.py --resume, or table the finished programs "
+                              f"with --finished-only")
+    return groups
+
+
+def replay_runs(sweep_dir: str, episodes: int, seed: int, groups: list[dict] | None = None) -> list[dict]:
+    """One dict per run of the sweep's ``groups`` (default: every group of its plan):
+    task, algo, grid tag, seed, Gymnasium and MJX returns."""
+    if groups is None:
+        groups = sweep.load_plan(sweep_dir)["groups"]
     args = gym_eval.parse_args(["unused", "--episodes", str(episodes), "--seed", str(seed)])
     rows = []
-    for g in plan["groups"]:
+    for g in groups:
         for run in g["runs"]:
             run_dir = os.path.join(sweep_dir, run["dir"])
             best = os.path.join(run_dir, "best")
@@ -111,7 +141,10 @@ def main(argv=None) -> int:
         print(f"error: --episodes must be >= 1, got {args.episodes}", file=sys.stderr)
         return 2
     try:
-        rows = replay_runs(args.sweep, args.episodes, args.seed)
+        groups = finished_groups(args.sweep, args.finished_only)
+        if not groups:
+            raise ConfigError(f"no program of {args.sweep!r} has reached its budget yet")
+        rows = replay_runs(args.sweep, args.episodes, args.seed, groups)
     except (ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

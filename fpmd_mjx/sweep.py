@@ -133,6 +133,15 @@ def load_plan(out: str) -> dict:
         return json.load(f)
 
 
+def unfinished_runs(out: str, group: dict) -> list[str]:
+    """The run directories (relative to the sweep directory ``out``) of ``group``, one
+    entry of :func:`load_plan`'s ``"groups"``, that hold no checkpoint at the group's full
+    budget (``config.total_steps``) yet: empty once the group has finished."""
+    total = group["config"]["total_steps"]
+    return [r["dir"] for r in group["runs"]
+            if max(checkpoint_steps(os.path.join(out, r["dir"])), default=-1) < total]
+
+
 def status(group: Group) -> str:
     """``"new"`` (nothing to continue from), ``"done"`` (every run checkpointed at the
     full budget) or ``"partial"`` (every run has a checkpoint, or a multi-process job

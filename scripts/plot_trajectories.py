@@ -114,7 +114,8 @@ def draw_panel(ax, paths, jumps, nfe: int):
         ax.scatter(jx[-1], jy[-1], s=8, marker="x", color="tab:red", label="1-step sample", zorder=4)
 
 
-def plot(items: list[dict], out: str) -> None:
+def figure(items: list[dict]):
+    """One column per checkpoint (:func:`trajectories`), one row per state, as a matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,9 +130,14 @@ def plot(items: list[dict], out: str) -> None:
             if r == 0:
                 ax.set_title(f"{it['task']} / {it['algo']} / {it['env_steps']} env steps", fontsize=9)
     axes[0][0].legend(fontsize=7, loc="best")
+    return fig
+
+
+def plot(items: list[dict], out: str) -> None:
+    """Save :func:`figure` to ``out`` (120 dpi)."""
     from fpmd_mjx.reporting import save_figure
 
-    save_figure(fig, out)
+    save_figure(figure(items), out)
 
 
 def main(argv=None) -> int:

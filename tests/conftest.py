@@ -17,7 +17,7 @@ enable_compilation_cache()
 import jax  # noqa: E402
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from fpmd_mjx import envs  # noqa: E402
+from fpmd_mjx import envs, programs  # noqa: E402
 
 # The default run spreads its tests over two pytest-xdist workers (`-n 2` in pyproject.toml)
 # in groups that a worker runs whole, one after another: tests that compile the same programs
@@ -26,20 +26,22 @@ from fpmd_mjx import envs  # noqa: E402
 # - the task-suite and parity tests share one compiled program per task (tests/task_programs.py):
 #   each task's tests in both modules form one group, so the ten tasks spread over the workers;
 # - PPO's loop and runner tests share one configuration; the runner, Gymnasium replay, export
-#   and plotting tests share the tiny FPMD-R and DPMD runs of tests/tiny.py;
+#   and plotting tests share the tiny FPMD-R and DPMD runs of tests/tiny.py; the wheel's
+#   installed copy trains make_train's tiny FPMD-M program after tests/test_train.py compiled it;
 # - each learning test and each scaling test is a group of its own (they share nothing: the
 #   scaling tests run their programs in subprocesses);
 # - every other module is a group of its own.
 PER_TASK = ("test_envs", "test_parity")
 PER_TEST = ("test_learning", "test_scaling")
-SHARED_PROGRAMS = {"test_onpolicy": "ppo", "test_ppo": "ppo", "test_runner": "tiny_runs",
+SHARED_PROGRAMS = {"test_onpolicy": "ppo", "test_ppo": "ppo", "test_train": "make_train", "test_wheel": "make_train",
+                   "test_runner": "tiny_runs",
                    "test_gym_eval": "tiny_runs", "test_export": "tiny_runs", "test_baselines": "tiny_runs"}
 # Groups start heaviest first (as measured by the run's --durations), so the two workers end
 # together; the rest follow in collection order.
 HEAVY_FIRST = ("tests/test_learning.py::test_solves_inverted_pendulum[dpmd-overrides3]",
                "tests/test_scaling.py::test_a_sweep_stopped_and_resumed_on_other_process_counts_ends_as_one_process_does",
                "tiny_runs",
-               "task_pusher", "test_train", "ppo", "test_device_check", "task_humanoid", "test_wheel", "task_hopper")
+               "test_device_check", "make_train", "ppo", "task_pusher", "task_humanoid", "task_hopper")
 
 
 def worker_group(nodeid: str) -> str:
@@ -77,13 +79,13 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedProgramScheduling(config, log)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _release_compiled_programs():
-    """Drop every compiled program after each test module: one process that keeps all of
-    the suite's XLA executables loaded can exhaust the JIT's code mappings and crash;
-    programs shared between modules are read back from the persistent cache instead."""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Drop every compiled program when a worker leaves a group of tests: one process that
+    keeps all of the suite's XLA executables loaded can exhaust the JIT's code mappings and
+    crash. Within a group the programs stay (its modules share them); a program shared with a
+    later group is read back from the persistent cache. (After the test's fixtures are torn down.)"""
     yield
-    from fpmd_mjx import programs
-
-    programs.release()
-    jax.clear_caches()
+    if nextitem is None or worker_group(nextitem.nodeid) != worker_group(item.nodeid):
+        programs.release()
+        jax.clear_caches()

@@ -125,23 +125,56 @@ def tiny_runs(tmp_path_factory):
     return dirs
 
 
-def test_plot_trajectories_writes_a_png(tiny_runs, tmp_path):
-    out = tmp_path / "fig1.png"
+def _png(path):
+    """(height, width) of a written PNG image and whether it holds more than one colour."""
+    import matplotlib.image
+
+    img = matplotlib.image.imread(path)
+    return img.shape[:2], bool(np.ptp(img[..., :3]) > 0)
+
+
+def test_plot_trajectories_draws_each_checkpoints_sampling_paths_and_one_step_jumps(tiny_runs, tmp_path):
     early = os.path.join(tiny_runs["fpmd_r"], "checkpoints", "64")
+    dirs = plot_trajectories.expand([early, tiny_runs["fpmd_r"], tiny_runs["dpmd"]], all_steps=False)
+    assert dirs[0] == early and dirs[1].endswith(os.path.join("fpmd_r", "checkpoints", "128"))
+    items = [plot_trajectories.trajectories(d, num_states=1, num_samples=16, steps=None, seed=0) for d in dirs]
+    k = tiny_config("fpmd_r").flow_steps
+    for it in items:
+        assert it["paths"].shape == (1, k + 1, 16, ACT) and np.all(np.isfinite(it["paths"]))
+    fpmd, dpmd = items[1], items[2]
+    assert (fpmd["algo"], fpmd["env_steps"], dpmd["algo"], dpmd["jumps"]) == ("fpmd_r", 128, "dpmd", None)
+    # FPMD-R's one-step jump a0 + v(a0, 0 | s) starts at the Euler path's prior draw and goes
+    # the same way as the path's first step, K times as far
+    a0 = fpmd["paths"][:, 0]
+    np.testing.assert_array_equal(fpmd["jumps"][:, 0], a0)
+    np.testing.assert_allclose(fpmd["jumps"][:, 1] - a0, k * (fpmd["paths"][:, 1] - a0), rtol=1e-4, atol=1e-5)
+    fig = plot_trajectories.figure(items)
+    assert [ax.get_title() for ax in fig.axes] == [f"inverted_pendulum / {a} / {n} env steps" for a, n in
+                                                   [("fpmd_r", 64), ("fpmd_r", 128), ("dpmd", 128)]]
+    chains = [line.get_ydata() for line in fig.axes[2].get_lines() if len(line.get_ydata()) == k + 1]
+    drawn = np.stack(chains, axis=1)  # the 16 DPMD chains (the other lines: the action bounds)
+    np.testing.assert_allclose(drawn, dpmd["paths"][0, :, :, 0])
+    out = tmp_path / "fig1.png"
     rc = plot_trajectories.main([early, tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--num-samples", "16",
                                  "--out", str(out)])
-    assert rc == 0 and out.stat().st_size > 1000
+    assert rc == 0 and _png(out) == ((456, 1440), True)  # 3 panels of 4 x 3.8 in at 120 dpi
 
 
-def test_plot_curves_writes_a_png(tiny_runs, tmp_path):
+def test_plot_curves_draws_each_run_as_a_labelled_line(tiny_runs, tmp_path):
     out = tmp_path / "curves.png"
     assert plot_curves.main([tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--out", str(out)]) == 0
-    assert out.stat().st_size > 1000
+    assert _png(out) == ((504, 768), True)  # 6.4 x 4.2 in at 120 dpi
     run = plot_curves.load_run(tiny_runs["dpmd"])
     assert run["label"] == "inverted_pendulum / dpmd" and run["returns"].shape == (1, len(run["steps"]))
+    (ax,) = plot_curves.figure([run]).axes
+    (line,) = ax.get_lines()
+    assert line.get_label() == "inverted_pendulum / dpmd"  # one seed: no band, no seed count
+    np.testing.assert_array_equal(line.get_xdata(), run["steps"])
+    np.testing.assert_array_equal(line.get_ydata(), run["returns"][0])
+    assert not ax.collections
 
 
-def test_plot_curves_averages_seed_dirs(tmp_path):
+def test_plot_curves_draws_the_mean_over_seeds_and_their_band(tmp_path):
     for k, vals in enumerate([(1.0, 3.0), (3.0, 7.0)]):
         d = tmp_path / "run" / f"seed_{k}"
         d.mkdir(parents=True)
@@ -149,8 +182,18 @@ def test_plot_curves_averages_seed_dirs(tmp_path):
         (d / "metrics.csv").write_text("\n".join(rows) + "\n")
     run = plot_curves.load_run(str(tmp_path / "run"))
     np.testing.assert_array_equal(run["steps"], [10, 20])
-    np.testing.assert_allclose(run["returns"].mean(axis=0), [2.0, 5.0])
-    assert run["num_seeds"] == 2
+    assert run["num_seeds"] == 2 and run["label"] == "run"  # no run.json: the directory's name
+    for band, bounds in [("minmax", ([1, 3], [3, 7])), ("std", ([1, 3], [3, 7])), ("none", None)]:
+        (ax,) = plot_curves.figure([run], band=band).axes
+        (line,) = ax.get_lines()
+        assert line.get_label() == "run (2 seeds)"
+        np.testing.assert_allclose(line.get_ydata(), [2.0, 5.0])  # the mean over seeds
+        if bounds is None:
+            assert not ax.collections
+            continue
+        (fill,) = ax.collections  # the band: its outline runs along the low bound and back along the high
+        ys = fill.get_paths()[0].vertices[:, 1]
+        assert ys.min() == pytest.approx(min(bounds[0])) and ys.max() == pytest.approx(max(bounds[1]))
 
 
 @pytest.mark.slow

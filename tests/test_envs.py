@@ -73,10 +73,11 @@ def test_task_reset_and_steps_have_gym_shapes_finite_values_and_are_deterministi
     assert not np.allclose(reset_obs[0], reset_obs[1])  # another key, another state
 
 
-@pytest.mark.parametrize("name", ["inverted_pendulum", "hopper"])
+@pytest.mark.parametrize("name", ["inverted_pendulum", "swimmer"])
 def test_vec_env_time_limit_autoreset_and_final_obs(name):
     """VecEnv bookkeeping (task-independent; one task that terminates early and
-    one that rarely does): truncation apart from termination, fresh auto-reset."""
+    one that never does, so its episodes end by the time limit alone): truncation apart
+    from termination, fresh auto-reset."""
     out = vec_exercise(name)
     obs0, traj = out["key0"]
     assert obs0.shape == (NUM_ENVS, OBS_DIMS[name]) and obs0.dtype == np.float32

@@ -123,15 +123,17 @@ def test_a_wrong_observation_shape_is_one_clear_error(trained):
         policy.act(np.zeros((1, 4)))
 
 
-def test_export_cli_bad_input_exits_2_with_one_line(trained, tmp_path):
+def test_export_cli_bad_input_exits_2_with_one_line(trained, tmp_path, capsys):
+    """The first in the CLI's own process, the others through its ``main`` in this one."""
     out, _ = trained
-    for argv in ([str(tmp_path / "nope"), "--out", str(tmp_path / "a")],
-                 [str(out), "--out", str(tmp_path / "a"), "--platforms", "cpu,fpga"],
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "export_policy.py"), str(tmp_path / "nope"),
+                          "--out", str(tmp_path / "a")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 2, res.stderr[-1000:]
+    _one_line("\n".join(ln for ln in res.stderr.splitlines() if "warp" not in ln.lower()))
+    for argv in ([str(out), "--out", str(tmp_path / "a"), "--platforms", "cpu,fpga"],
                  [str(out), "--out", str(tmp_path / "a"), "--nfe", "0"]):
-        res = subprocess.run([sys.executable, str(ROOT / "scripts" / "export_policy.py"), *argv],
-                             capture_output=True, text=True, cwd=ROOT, timeout=300)
-        assert res.returncode == 2, res.stderr[-1000:]
-        _one_line("\n".join(ln for ln in res.stderr.splitlines() if "warp" not in ln.lower()))
+        assert export_policy.main(argv) == 2
+        _one_line(capsys.readouterr().err)
 
 
 def test_a_run_directory_of_several_seeds_must_name_one(trained, tmp_path):

@@ -173,9 +173,10 @@ def test_cli_bad_input_has_no_traceback(tmp_path):
 @pytest.fixture(scope="module")
 def dpmd_run(tmp_path_factory):
     """A tiny DPMD run: its config's Table-1 rule is best-of-N (20 x 32 in the paper; here
-    2-step chains x 4 candidates)."""
+    2-step chains x 4 candidates). (The config of tests/test_baselines.py's DPMD run, whose
+    compiled programs it shares.)"""
     out = str(tmp_path_factory.mktemp("dpmd"))
-    cfg = tiny_config("dpmd", eval_episodes=4)
+    cfg = tiny_config("dpmd")
     return cfg, out, run(cfg, out, progress=False)
 
 
@@ -203,3 +204,65 @@ def test_dpmd_best_checkpoint_is_chosen_and_replayed_by_the_best_of_n_rule(dpmd_
     rc, _, _ = _main([best_dir, "--episodes", "2", "--policy", "sample", "--json", str(tmp_path / "s.json")], capsys)
     (row,) = json.load(open(tmp_path / "s.json"))["rows"]
     assert rc == 0 and (row["policy"], row["mjx_source"]) == ("sample", "evaluate")
+
+
+# ---- the results table of a sweep (fpmd_mjx.results_table, validation/results_table.py) ------
+
+@pytest.fixture(scope="module")
+def half_finished_sweep(tmp_path_factory):
+    """A sweep of InvertedPendulum x (FPMD-R, DPMD), one seed each, stopped after FPMD-R's
+    program: its plan names both programs, only FPMD-R's reached its budget."""
+    from fpmd_mjx import sweep
+    from tests.tiny import TINY
+
+    out = str(tmp_path_factory.mktemp("sweep"))
+    groups = sweep.plan(["inverted_pendulum"], ["fpmd_r", "dpmd"], 1, out, TINY)
+    with open(os.path.join(out, sweep.PLAN_FILE), "w") as f:
+        json.dump(sweep.plan_record(groups, {}), f)
+    sweep.run(groups[:1], progress=False)
+    return out
+
+
+def test_results_table_refuses_an_unfinished_program_and_names_it(half_finished_sweep, capsys):
+    from fpmd_mjx import results_table
+
+    assert results_table.main([half_finished_sweep, "--episodes", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'inverted_pendulum-dpmd'" in err and "--finished-only" in err
+    assert not os.path.exists(os.path.join(half_finished_sweep, "results.md"))
+
+
+def test_results_table_of_the_finished_programs_replays_each_best_checkpoint_in_gymnasium(
+        half_finished_sweep, tmp_path, capsys):
+    import csv
+
+    from fpmd_mjx import results_table
+
+    assert results_table.main([half_finished_sweep, "--episodes", "2", "--finished-only"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped inverted_pendulum-dpmd: 1 of 1 runs short of 128 env steps" in out
+    (row,) = list(csv.DictReader(open(os.path.join(half_finished_sweep, "results.csv"))))
+    assert (row["task"], row["algo"], row["rule"], row["seeds"], row["paper"]) == (
+        "inverted_pendulum", "fpmd_r", "sample @ NFE 1", "1", "1000")
+    # the cell is gym_eval's replay of the run's best checkpoint by its rule, and the MJX
+    # return that chose that checkpoint
+    best = os.path.join(half_finished_sweep, "inverted_pendulum-fpmd_r", "seed_0", "best")
+    best = os.path.join(best, max(os.listdir(best), key=int))
+    assert gym_eval.main([best, "--episodes", "2", "--json", str(tmp_path / "g.json")]) == 0
+    (replay,) = json.load(open(tmp_path / "g.json"))["rows"]
+    assert float(row["gym_mean"]) == pytest.approx(replay["gym_return_mean"])
+    assert float(row["mjx_mean"]) == pytest.approx(read_meta(best)["eval_return"])
+    assert float(row["gym_std"]) == 0.0 and int(row["env_steps"]) == read_meta(best)["env_steps"]
+    assert "| inverted_pendulum | fpmd_r | sample @ NFE 1 | 1 |" in open(
+        os.path.join(half_finished_sweep, "results.md")).read()
+
+
+def test_results_table_with_no_finished_program_is_one_error_line(half_finished_sweep, tmp_path, capsys):
+    from fpmd_mjx import results_table, sweep
+
+    plan = sweep.load_plan(half_finished_sweep)
+    plan["groups"] = plan["groups"][1:]  # the DPMD program alone
+    shutil.copytree(half_finished_sweep, tmp_path / "s")
+    (tmp_path / "s" / sweep.PLAN_FILE).write_text(json.dumps(plan))
+    assert results_table.main([str(tmp_path / "s"), "--finished-only"]) == 2
+    assert capsys.readouterr().err == f"error: no program of {str(tmp_path / 's')!r} has reached its budget yet\n"

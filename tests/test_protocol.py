@@ -1,6 +1,7 @@
 """Specifications of Table 1's protocol: every paper config counts, evaluates and budgets as
 the paper and the released code do (validation/table1_protocol.yaml), and a drifted config
 is caught. No training."""
+import importlib.util
 import json
 import os
 import shutil
@@ -67,7 +68,7 @@ def test_a_drifted_config_is_caught_with_the_value_and_its_source(tmp_path):
                for line in lines)
 
 
-def test_cli_prints_the_table_writes_json_rows_and_exits_1_on_drift(tmp_path):
+def test_cli_prints_the_table_writes_json_rows_and_exits_1_on_drift(tmp_path, capsys):
     script = os.path.join(ROOT, "validation", "protocol.py")
     path = tmp_path / "p.json"
     p = subprocess.run([sys.executable, script, "--json", str(path)], capture_output=True, text=True, timeout=300)
@@ -77,5 +78,8 @@ def test_cli_prints_the_table_writes_json_rows_and_exits_1_on_drift(tmp_path):
     assert all(tuple(r) == protocol.KEYS for r in rows)
     assert "| dpmd | hopper | 200,000 | 30,000 | 1,030,000 | best_of_n |" in p.stdout
     drifted = _drifted_config_dir(tmp_path, "sac", "reacher", eval_every=10_000)
-    p = subprocess.run([sys.executable, script, "--config-dir", drifted], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 1 and "sac/reacher: eval_every = 10000, the reference says 25000" in p.stdout
+    spec = importlib.util.spec_from_file_location("protocol_cli", script)  # the same CLI, in this process
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.main(["--config-dir", drifted]) == 1
+    assert "sac/reacher: eval_every = 10000, the reference says 25000" in capsys.readouterr().out

@@ -145,10 +145,10 @@ def test_find_checkpoints_rejects_missing_and_foreign_directories(tmp_path):
     (["--set", "num_envs=-3"], ["num_envs must be > 0"]),
     (["--until", "0"], ["--until must be an env step >= 1", "0"]),
 ])
-def test_cli_bad_input_is_a_one_line_error(args, words):
-    p = subprocess.run([sys.executable, TRAIN, *args], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2
-    err = p.stderr.strip()
+def test_cli_bad_input_is_a_one_line_error(args, words, capsys):
+    """(In this process: the CLI's own process is run by the malformed-overlay test below.)"""
+    assert _load_script(TRAIN).main(args) == 2
+    err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
 
 
@@ -182,6 +182,7 @@ def test_damaged_newest_checkpoint_falls_back_for_resume_and_gym_eval(tmp_path, 
 
 
 def test_malformed_config_overlay_is_a_one_line_error(tmp_path):
+    """The CLI's own process: exit 2, one line on stderr, no traceback."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("total_steps: [1, 2\nnum_envs: 4\n")
     p = subprocess.run([sys.executable, TRAIN, "--config", str(bad)], capture_output=True, text=True, timeout=120)

@@ -20,6 +20,7 @@ import pytest
 
 from fpmd_mjx import envs
 from fpmd_mjx.config import ALGOS, CONFIG_DIR
+from tests.tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_INPUTS = ("pyproject.toml", "README.md", "fpmd_mjx", "configs")
@@ -36,26 +37,29 @@ OVERLAYS = {
 }
 # Run in the installed copy, from a directory outside the checkout: where the package and its
 # configs come from, every algorithm config on every task, every overlay on its cells, then the
-# README's "As a library" example (its budget cut to a tiny InvertedPendulum run).
+# README's "As a library" example: three seeds vmapped and an evaluation, at tests/tiny.py's
+# budget, on InvertedPendulum. (The same FPMD-M programs as tests/test_train.py's, which runs
+# first in this worker: the installed copy reads them from the persistent compilation cache.)
 PROBE = """
 import json, os, sys
+from fpmd_mjx.jax_setup import enable_compilation_cache
+enable_compilation_cache()
 import jax
 import fpmd_mjx
 from fpmd_mjx import envs
 from fpmd_mjx.config import ALGOS, CONFIG_DIR, load_config, load_overlay
 from fpmd_mjx.train import make_train
 
-overlays = json.loads(sys.argv[1])
+overlays, tiny = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 loaded = [load_config(a, t).algo for a in ALGOS for t in envs.names()]
 for name, cells in overlays.items():
     over = load_overlay(os.path.join(CONFIG_DIR, name))
     loaded += [load_config(a, t, over).algo for a, t in cells]
-tiny = dict(total_steps=96, warmup_steps=64, num_envs=4, chunk_iterations=8, hidden_sizes=[16, 16], num_particles=4,
-            batch_size=16, buffer_size=512, eval_episodes=2, eval_every=32, checkpoint_every=32)
 cfg = load_config("fpmd_m", "inverted_pendulum", tiny)
 trainer = make_train(cfg)
-state, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0))
-returns, lengths = trainer.evaluate(trainer.eval_params(state.agent), jax.random.PRNGKey(1), 1)
+states, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.PRNGKey(0), 3))
+state = jax.tree.map(lambda x: x[0], states)
+returns, lengths = jax.jit(trainer.evaluate, static_argnums=2)(trainer.eval_params(state.agent), jax.random.PRNGKey(1), 1)
 print(json.dumps({"package": fpmd_mjx.__file__, "config_dir": CONFIG_DIR, "configs": sorted(os.listdir(CONFIG_DIR)),
                   "sys_path": [os.path.realpath(p or ".") for p in sys.path], "loaded": len(loaded),
                   "updates": int(cfg.updates), "returns": [float(r) for r in returns]}))
@@ -121,11 +125,12 @@ def test_an_installed_wheel_loads_every_config_and_trains_outside_the_checkout(w
     # .pth) is neither uninstalled nor taken for the wheel
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", wheel], cwd=elsewhere,
          env=env)
-    out = json.loads(_run([python, "-c", PROBE, json.dumps(OVERLAYS)], cwd=elsewhere, env=env).splitlines()[-1])
+    out = json.loads(_run([python, "-c", PROBE, json.dumps(OVERLAYS), json.dumps(TINY)], cwd=elsewhere,
+                          env=env).splitlines()[-1])
     package = os.path.dirname(os.path.realpath(out["package"]))
     assert package == os.path.realpath(os.path.join(site, "fpmd_mjx"))
     assert os.path.realpath(out["config_dir"]) == os.path.join(package, "configs")
     assert os.path.realpath(ROOT) not in out["sys_path"], out["sys_path"]
     assert out["configs"] == CONFIGS
     assert out["loaded"] == len(ALGOS) * len(envs.names()) + sum(len(c) for c in OVERLAYS.values())
-    assert out["updates"] > 0 and len(out["returns"]) == 2 and all(r >= 1 for r in out["returns"])
+    assert out["updates"] > 0 and len(out["returns"]) == TINY["eval_episodes"] and all(r >= 1 for r in out["returns"])
