@@ -64,21 +64,22 @@ def parse_args(argv=None):
 def finished_groups(sweep_dir: str, finished_only: bool = False, log=print) -> list[dict]:
     """The groups of the sweep's plan to table: all of them once every run reached its
     budget; otherwise a ``ConfigError`` naming the first unfinished program, or with
-    ``finished_only`` the finished ones (each skipped program named through ``log``)."""
+    ``finished_only`` the finished ones (each skipped program named through ``log``; a
+    ``ConfigError`` when none has finished)."""
     groups = []
     for g in sweep.load_plan(sweep_dir)["groups"]:
         missing = sweep.unfinished_runs(sweep_dir, g)
-        name = missing[0].split("/")[0] if missing else None  # the program: OUT/<task>-<algo>/...
         if not missing:
             groups.append(g)
-        elif finished_only:
-            log(f"skipped {name}: {len(missing)} of {len(g['runs'])} runs short of "
-                f"{g['config']['total_steps']} env steps")
-        else:
-            raise ConfigError(f"program {name!r} of {sweep_dir!r} has not reached its budget of "
-                              f"{g['config']['total_steps']} env steps ({len(missing)} of {len(g['runs'])} runs); "
-                              f"finish it with scripts/sweep.py --resume, or table the finished programs "
-                              f"with --finished-only")
+            continue
+        name, total = missing[0].split("/")[0], g["config"]["total_steps"]  # the program: OUT/<task>-<algo>/...
+        if not finished_only:
+            raise ConfigError(f"program {name!r} of {sweep_dir!r} has not reached its budget of {total} env steps "
+                              f"({len(missing)} of {len(g['runs'])} runs); finish it with scripts/sweep.py "
+                              f"--resume, or table the finished programs with --finished-only")
+        log(f"skipped {name}: {len(missing)} of {len(g['runs'])} runs short of {total} env steps")
+    if not groups:
+        raise ConfigError(f"no program of {sweep_dir!r} has reached its budget yet")
     return groups
 
 
@@ -142,8 +143,6 @@ def main(argv=None) -> int:
         return 2
     try:
         groups = finished_groups(args.sweep, args.finished_only)
-        if not groups:
-            raise ConfigError(f"no program of {args.sweep!r} has reached its budget yet")
         rows = replay_runs(args.sweep, args.episodes, args.seed, groups)
     except (ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)

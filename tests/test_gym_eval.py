@@ -1,4 +1,5 @@
 """Specifications of fpmd_mjx.gym_eval and its command line validation/gym_eval.py: MJX-vs-Gymnasium agreement, CLI, bad input."""
+import csv
 import json
 import os
 import shutil
@@ -9,12 +10,12 @@ import jax
 import numpy as np
 import pytest
 
-from fpmd_mjx import gym_eval
+from fpmd_mjx import gym_eval, results_table, sweep
 from fpmd_mjx.checkpoint import find_checkpoints, read_meta
 from fpmd_mjx.parity import TOLERANCES
 from fpmd_mjx.rebuild import load_critic, load_policy
 from fpmd_mjx.runner import run
-from tests.tiny import tiny_config
+from tests.tiny import TINY, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "validation", "gym_eval.py")
@@ -181,9 +182,6 @@ def dpmd_run(tmp_path_factory):
 
 
 def test_dpmd_best_checkpoint_is_chosen_and_replayed_by_the_best_of_n_rule(dpmd_run, tmp_path, capsys):
-    import csv
-
-
     cfg, out, res = dpmd_run
     assert cfg.eval_rule == "best_of_n"
     evals = [float(r["eval_return"]) for r in csv.DictReader(open(os.path.join(out, "metrics.csv"))) if r["eval_return"]]
@@ -212,9 +210,6 @@ def test_dpmd_best_checkpoint_is_chosen_and_replayed_by_the_best_of_n_rule(dpmd_
 def half_finished_sweep(tmp_path_factory):
     """A sweep of InvertedPendulum x (FPMD-R, DPMD), one seed each, stopped after FPMD-R's
     program: its plan names both programs, only FPMD-R's reached its budget."""
-    from fpmd_mjx import sweep
-    from tests.tiny import TINY
-
     out = str(tmp_path_factory.mktemp("sweep"))
     groups = sweep.plan(["inverted_pendulum"], ["fpmd_r", "dpmd"], 1, out, TINY)
     with open(os.path.join(out, sweep.PLAN_FILE), "w") as f:
@@ -224,8 +219,6 @@ def half_finished_sweep(tmp_path_factory):
 
 
 def test_results_table_refuses_an_unfinished_program_and_names_it(half_finished_sweep, capsys):
-    from fpmd_mjx import results_table
-
     assert results_table.main([half_finished_sweep, "--episodes", "2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'inverted_pendulum-dpmd'" in err and "--finished-only" in err
@@ -234,10 +227,6 @@ def test_results_table_refuses_an_unfinished_program_and_names_it(half_finished_
 
 def test_results_table_of_the_finished_programs_replays_each_best_checkpoint_in_gymnasium(
         half_finished_sweep, tmp_path, capsys):
-    import csv
-
-    from fpmd_mjx import results_table
-
     assert results_table.main([half_finished_sweep, "--episodes", "2", "--finished-only"]) == 0
     out = capsys.readouterr().out
     assert "skipped inverted_pendulum-dpmd: 1 of 1 runs short of 128 env steps" in out
@@ -258,8 +247,6 @@ def test_results_table_of_the_finished_programs_replays_each_best_checkpoint_in_
 
 
 def test_results_table_with_no_finished_program_is_one_error_line(half_finished_sweep, tmp_path, capsys):
-    from fpmd_mjx import results_table, sweep
-
     plan = sweep.load_plan(half_finished_sweep)
     plan["groups"] = plan["groups"][1:]  # the DPMD program alone
     shutil.copytree(half_finished_sweep, tmp_path / "s")

@@ -1,7 +1,6 @@
 """Specifications of Table 1's protocol: every paper config counts, evaluates and budgets as
 the paper and the released code do (validation/table1_protocol.yaml), and a drifted config
 is caught. No training."""
-import importlib.util
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ import yaml
 
 from fpmd_mjx import protocol
 from fpmd_mjx.config import CONFIG_DIR
+from validation import protocol as protocol_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = protocol.load_reference(os.path.join(ROOT, "validation", "table1_protocol.yaml"))
@@ -78,8 +78,5 @@ def test_cli_prints_the_table_writes_json_rows_and_exits_1_on_drift(tmp_path, ca
     assert all(tuple(r) == protocol.KEYS for r in rows)
     assert "| dpmd | hopper | 200,000 | 30,000 | 1,030,000 | best_of_n |" in p.stdout
     drifted = _drifted_config_dir(tmp_path, "sac", "reacher", eval_every=10_000)
-    spec = importlib.util.spec_from_file_location("protocol_cli", script)  # the same CLI, in this process
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    assert cli.main(["--config-dir", drifted]) == 1
+    assert protocol_cli.main(["--config-dir", drifted]) == 1  # the same command line, in this process
     assert "sac/reacher: eval_every = 10000, the reference says 25000" in capsys.readouterr().out

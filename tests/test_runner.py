@@ -1,6 +1,5 @@
 """Specifications of the CLI loop: logs, checkpoints, resume, NaN stop, bad input."""
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from fpmd_mjx import gym_eval, runner
 from fpmd_mjx.programs import programs
 from fpmd_mjx.rundir import RunDirRecorder
 from fpmd_mjx.runner import NonFiniteLoss, run
+from scripts import train as train_cli
 from tests.tiny import TINY, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,7 +147,7 @@ def test_find_checkpoints_rejects_missing_and_foreign_directories(tmp_path):
 ])
 def test_cli_bad_input_is_a_one_line_error(args, words, capsys):
     """(In this process: the CLI's own process is run by the malformed-overlay test below.)"""
-    assert _load_script(TRAIN).main(args) == 2
+    assert train_cli.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
 
@@ -198,7 +198,6 @@ def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path, capsys, monkeypatc
     out = str(tmp_path / "run")
     ckdir = os.path.join(out, "checkpoints")
     sets = [f"--set={k}={v}" for k, v in {**TINY, "total_steps": 4096, "hidden_sizes": "[16,16]"}.items()]
-    train_cli = _load_script(TRAIN)
 
     sent = []
 
@@ -221,10 +220,3 @@ def test_ctrl_c_leaves_the_last_checkpoint_loadable(tmp_path, capsys, monkeypatc
     assert rc == 130, text
     assert "interrupted at env step" in text and "--resume" in text
     load_policy(find_checkpoints(out)[0])
-
-
-def _load_script(path):
-    spec = importlib.util.spec_from_file_location("train_cli", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
