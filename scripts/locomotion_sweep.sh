@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The CPU locomotion experiment (docs/locomotion.md) as a chain of resumable sweeps, cheapest programs first
-# (docs/locomotion.md): SAC, TD3, FPMD-M, FPMD-R, each over half_cheetah then hopper,
+# The CPU locomotion experiment (docs/locomotion.md) as a chain of resumable sweeps in the order
+# the comparison needs them: SAC (the baseline every FPMD number is held to), FPMD-M, TD3, then
+# FPMD-R (its optional Hopper program is the most expensive, so it comes last); each over half_cheetah then hopper,
 # 3 seeds on the run axis, configs/quick_locomotion.yaml, 310k env steps per run.
 # Each algorithm is its own sweep directory runs/locomotion/<algo> (scripts/sweep.py runs
 # programs in --envs x --algos order, so one sweep per algorithm puts the cheap ones first).
@@ -17,7 +18,7 @@ OUT=${OUT:-runs/locomotion}
 ENVS=${ENVS:-half_cheetah,hopper}
 STEPS=${STEPS:-310000}
 mkdir -p "$OUT"
-for algo in ${ALGOS:-sac td3 fpmd_m fpmd_r}; do
+for algo in ${ALGOS:-sac fpmd_m td3 fpmd_r}; do
     resume=()
     [ -f "$OUT/$algo/sweep.json" ] && resume=(--resume)
     echo "$(date -Is) start $algo ${resume[*]}"
