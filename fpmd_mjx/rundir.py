@@ -31,8 +31,13 @@ from tqdm.auto import tqdm
 RUN_INFO = "run.json"
 METRICS_FILE = "metrics.csv"
 LOSS_KEYS = ("critic_loss", "actor_loss", "q_mean")
-# training metrics averaged over a chunk into metrics.csv / TensorBoard (when the agent has them)
-CHUNK_METRICS = LOSS_KEYS + ("noise_std", "weight_ess", "weight_max_share")
+# training metrics averaged over a chunk into metrics.csv / TensorBoard (when the agent has them):
+# the losses, the critic's TD targets (reward scale included), the temperature (SAC's entropy
+# coefficient, FPMD's noise alpha) and SAC's policy entropy, and FPMD's diagnostics (noise std,
+# the mirror-descent weights' effective sample size and largest share, the spread of the
+# best-of-N candidates and what picking the best of them gains in Q)
+CHUNK_METRICS = LOSS_KEYS + ("td_target_mean", "alpha", "entropy", "noise_std", "weight_ess", "weight_max_share",
+                             "policy_spread", "best_of_n_gain")
 
 
 def seed_dirs(out: str, num_seeds: int) -> list[str]:

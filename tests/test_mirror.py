@@ -68,6 +68,15 @@ def test_weight_stats_give_the_effective_sample_size_and_largest_share():
     np.testing.assert_allclose([one["weight_ess"], one["weight_max_share"]], [1.0, 1.0], rtol=1e-6)
 
 
+def test_candidate_stats_give_the_policy_spread_and_the_best_of_n_gain():
+    # two states, N = 2 candidates in 1-D: at state 0 they sit at -0.5 and 0.5 (std 0.5), at
+    # state 1 they coincide (std 0); Q rises by 4 from the worse to the better one at state 0
+    cands = jnp.array([[[-0.5], [0.5]], [[0.2], [0.2]]])
+    q = jnp.array([[1.0, 5.0], [3.0, 3.0]])
+    stats = mirror.candidate_stats(cands, q)
+    np.testing.assert_allclose([stats["policy_spread"], stats["best_of_n_gain"]], [0.25, 1.0], rtol=1e-6)
+
+
 def test_best_of_n_picks_the_argmax_of_q():
     obs = jnp.zeros((3, 2))
     cands = jax.random.normal(jax.random.PRNGKey(1), (3, 7, 2))

@@ -54,6 +54,22 @@ def test_run_writes_metrics_checkpoints_and_best(full_run):
     assert read_meta(best)["eval_return"] == max(float(r["eval_return"]) for r in evals)
 
 
+def test_metrics_csv_holds_fpmd_diagnostics_per_chunk(full_run):
+    """Each training chunk's row carries what a diagnosis of FPMD needs: the TD targets, the
+    noise, the mirror-descent weights' effective sample size (between 1 and the batch size)
+    and the candidates' spread and best-of-N gain."""
+    out, _ = full_run
+    with open(os.path.join(out, "metrics.csv")) as f:
+        chunks = [r for r in csv.DictReader(f) if r["steps_per_s"]]
+    assert len(chunks) == 4
+    cfg = tiny_config(total_steps=180)
+    for r in chunks:
+        v = {k: float(r[k]) for k in ("td_target_mean", "noise_std", "weight_ess", "policy_spread", "best_of_n_gain")}
+        assert all(np.isfinite(x) for x in v.values()), r
+        assert 1.0 <= v["weight_ess"] <= cfg.batch_size
+        assert v["policy_spread"] > 0.0 and v["best_of_n_gain"] >= 0.0
+
+
 def test_checkpoint_rebuilds_the_policy_from_the_directory_alone(full_run):
     out, res = full_run
     cfg, trainer, params, meta = load_policy(find_checkpoints(out)[0])

@@ -68,6 +68,15 @@ def weight_stats(w: jax.Array) -> dict:
     return {"weight_ess": total**2 / jnp.sum(w**2), "weight_max_share": w.max() / total}
 
 
+def candidate_stats(candidates: jax.Array, q: jax.Array) -> dict:
+    """How spread the policy is and what best-of-N gains, from the N candidates at B states
+    (B, N, act_dim) and their min-Q values (B, N): ``policy_spread``, the candidates' std
+    over N in normalised action units, averaged over states and action dimensions;
+    ``best_of_n_gain``, max_n Q - mean_n Q averaged over states (Q's units)."""
+    return {"policy_spread": jnp.std(candidates, axis=1).mean(),
+            "best_of_n_gain": (q.max(axis=1) - q.mean(axis=1)).mean()}
+
+
 def best_of_n(q_fn, obs: jax.Array, candidates: jax.Array, return_q: bool = False):
     """Eq. (18): pick argmax_i Q(s, a_i).
 

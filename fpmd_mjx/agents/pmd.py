@@ -70,18 +70,25 @@ def make_pmd(cfg, obs_dim: int, act_dim: int, model: PolicyModel, train_nfe: int
                         critic=init_critic(kc), noise=init_noise(), q_stats=mirror.QStats.create(),
                         step=jnp.zeros((), jnp.int32))
 
+    def candidates(policy, obs, key, nfe):
+        """N = ``num_particles`` policy samples per state: obs (B, obs_dim) -> (B, N, act_dim)."""
+        return model.sample(policy, jnp.repeat(obs[:, None], cfg.num_particles, axis=1), key, nfe)
+
+    def min_q(critic_params):
+        return lambda o, a: C.q_min(qnet, critic_params, o, a)
+
     def best_candidate(policy, critic_params, obs, key, nfe, return_q=False):
         """Best of N candidates by min-Q (Eq. 18), no noise: (B, act_dim) [, their Q (B, N)]."""
-        obs_n = jnp.repeat(obs[:, None], cfg.num_particles, axis=1)
-        cands = model.sample(policy, obs_n, key, nfe)  # (B, N, act_dim)
-        return mirror.best_of_n(lambda o, a: C.q_min(qnet, critic_params, o, a), obs, cands, return_q)
+        return mirror.best_of_n(min_q(critic_params), obs, candidates(policy, obs, key, nfe), return_q)
 
-    def select(policy, critic_params, noise, obs, key, return_q=False):
-        """Best-of-N candidates, then Gaussian noise: (B, act_dim) [, the candidates' Q (B, N)]."""
+    def select(policy, critic_params, noise, obs, key, diagnostics=False):
+        """Best-of-N candidates, then Gaussian noise: (B, act_dim) [, the candidates (B, N, act_dim)
+        and their Q (B, N)]."""
         kc, kn = jax.random.split(key)
-        best, q_cands = best_candidate(policy, critic_params, obs, kc, train_nfe, return_q=True)
+        cands = candidates(policy, obs, kc, train_nfe)
+        best, q_cands = mirror.best_of_n(min_q(critic_params), obs, cands, return_q=True)
         a = mirror.add_noise(kn, best, cfg.noise_scale * jnp.exp(noise.log_alpha), cfg.clip_after_noise)
-        return (a, q_cands) if return_q else a
+        return (a, cands, q_cands) if diagnostics else a
 
     def explore(state, obs, key):
         return select(state.policy_ema, state.critic.params, state.noise, obs, key)
@@ -98,8 +105,8 @@ def make_pmd(cfg, obs_dim: int, act_dim: int, model: PolicyModel, train_nfe: int
     def update(state, batch, key):
         k_sel, k_act = jax.random.split(key)
         next_obs = batch["next_obs"]
-        a1, q_cands = jax.lax.stop_gradient(select(state.policy, state.critic.params, state.noise, next_obs, k_sel,
-                                                   return_q=True))
+        a1, cands, q_cands = jax.lax.stop_gradient(select(state.policy, state.critic.params, state.noise, next_obs,
+                                                          k_sel, diagnostics=True))
         q = C.q_min(qnet, state.critic.params, next_obs, a1)
         critic, metrics = C.critic_update(qnet, critic_opt, state.critic, batch, a1, cfg)
         alpha = jnp.exp(state.noise.log_alpha)
@@ -116,7 +123,8 @@ def make_pmd(cfg, obs_dim: int, act_dim: int, model: PolicyModel, train_nfe: int
         state, actor_loss = jax.lax.cond(do_actor, actor_and_targets, lambda s: (s, jnp.zeros(())), state)
         state = state.replace(noise=update_noise(state.noise, state.step), step=state.step + 1)
         metrics.update(actor_loss=actor_loss, alpha=alpha, weight_max=w.max(),
-                       noise_std=cfg.noise_scale * alpha, **mirror.weight_stats(w))
+                       noise_std=cfg.noise_scale * alpha, **mirror.weight_stats(w),
+                       **mirror.candidate_stats(cands, q_cands))
         return state, metrics
 
     return Agent(init=init, explore=explore, policy_params=lambda s: s.policy_ema, sample=model.sample,
