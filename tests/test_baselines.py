@@ -165,12 +165,13 @@ def test_plot_curves_draws_each_run_as_a_labelled_line(tiny_runs, tmp_path):
     assert plot_curves.main([tiny_runs["fpmd_r"], tiny_runs["dpmd"], "--out", str(out)]) == 0
     assert _png(out) == ((504, 768), True)  # 6.4 x 4.2 in at 120 dpi
     run = plot_curves.load_run(tiny_runs["dpmd"])
-    assert run["label"] == "inverted_pendulum / dpmd" and run["returns"].shape == (1, len(run["steps"]))
+    steps, returns = run["curves"]["eval_return"]
+    assert run["label"] == "inverted_pendulum / dpmd" and returns.shape == (1, len(steps))
     (ax,) = plot_curves.figure([run]).axes
     (line,) = ax.get_lines()
     assert line.get_label() == "inverted_pendulum / dpmd"  # one seed: no band, no seed count
-    np.testing.assert_array_equal(line.get_xdata(), run["steps"])
-    np.testing.assert_array_equal(line.get_ydata(), run["returns"][0])
+    np.testing.assert_array_equal(line.get_xdata(), steps)
+    np.testing.assert_array_equal(line.get_ydata(), returns[0])
     assert not ax.collections
 
 
@@ -181,7 +182,7 @@ def test_plot_curves_draws_the_mean_over_seeds_and_their_band(tmp_path):
         rows = ["env_steps,eval_return,critic_loss", f"10,{vals[0]},", "15,,0.5", f"20,{vals[1]},"]
         (d / "metrics.csv").write_text("\n".join(rows) + "\n")
     run = plot_curves.load_run(str(tmp_path / "run"))
-    np.testing.assert_array_equal(run["steps"], [10, 20])
+    np.testing.assert_array_equal(run["curves"]["eval_return"][0], [10, 20])
     assert run["num_seeds"] == 2 and run["label"] == "run"  # no run.json: the directory's name
     for band, bounds in [("minmax", ([1, 3], [3, 7])), ("std", ([1, 3], [3, 7])), ("none", None)]:
         (ax,) = plot_curves.figure([run], band=band).axes
@@ -194,6 +195,30 @@ def test_plot_curves_draws_the_mean_over_seeds_and_their_band(tmp_path):
         (fill,) = ax.collections  # the band: its outline runs along the low bound and back along the high
         ys = fill.get_paths()[0].vertices[:, 1]
         assert ys.min() == pytest.approx(min(bounds[0])) and ys.max() == pytest.approx(max(bounds[1]))
+
+
+def test_plot_curves_draws_one_panel_per_metric_from_the_rows_that_log_it(tmp_path, capsys):
+    """Training metrics come from the chunk rows, the return from the evaluation rows; a run
+    without a metric (SAC has no weight_ess) is left out of that panel; a metric no run logs
+    is refused in one line that names the columns there are."""
+    fpmd, sac = tmp_path / "fpmd", tmp_path / "sac"
+    for d, rows in [(fpmd, ["10,100.0,,", "15,,2.0,0.5", "20,300.0,,", "25,,4.0,0.7"]),
+                    (sac, ["10,150.0,,", "15,,3.0,", "20,350.0,,", "25,,5.0,"])]:
+        d.mkdir()
+        (d / "metrics.csv").write_text("\n".join(["env_steps,eval_return,q_mean,weight_ess"] + rows) + "\n")
+    runs = [plot_curves.load_run(str(d), metrics=("eval_return", "q_mean", "weight_ess")) for d in (fpmd, sac)]
+    assert set(runs[1]["curves"]) == {"eval_return", "q_mean"}
+    axes = plot_curves.figure(runs, metrics=("eval_return", "q_mean", "weight_ess")).axes
+    assert [ax.get_ylabel() for ax in axes] == ["MJX eval return", "q_mean", "weight_ess"]
+    assert [[list(line.get_xdata()) for line in ax.get_lines()] for ax in axes] == \
+        [[[10, 20], [10, 20]], [[15, 25], [15, 25]], [[15, 25]]]
+    np.testing.assert_allclose(axes[2].get_lines()[0].get_ydata(), [0.5, 0.7])
+    out = tmp_path / "diag.png"
+    assert plot_curves.main([str(fpmd), str(sac), "--metrics", "q_mean", "weight_ess", "--out", str(out)]) == 0
+    assert _png(out) == ((504, 1536), True)  # two 6.4 x 4.2 in panels side by side at 120 dpi
+    assert plot_curves.main([str(fpmd), "--metrics", "q_man", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --metrics: no run logs 'q_man'; "
+                                               "choose from: eval_return, q_mean, weight_ess")
 
 
 @pytest.mark.slow
