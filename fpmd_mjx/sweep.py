@@ -133,25 +133,28 @@ def load_plan(out: str) -> dict:
         return json.load(f)
 
 
+def at_budget(run_dir: str, total_steps: int) -> bool:
+    """Whether ``run_dir`` holds a checkpoint at env step ``total_steps`` (or later)."""
+    return max(checkpoint_steps(run_dir), default=-1) >= total_steps
+
+
 def unfinished_runs(out: str, group: dict) -> list[str]:
     """The run directories (relative to the sweep directory ``out``) of ``group``, one
     entry of :func:`load_plan`'s ``"groups"``, that hold no checkpoint at the group's full
     budget (``config.total_steps``) yet: empty once the group has finished."""
-    total = group["config"]["total_steps"]
     return [r["dir"] for r in group["runs"]
-            if max(checkpoint_steps(os.path.join(out, r["dir"])), default=-1) < total]
+            if not at_budget(os.path.join(out, r["dir"]), group["config"]["total_steps"])]
 
 
 def status(group: Group) -> str:
     """``"new"`` (nothing to continue from), ``"done"`` (every run checkpointed at the
     full budget) or ``"partial"`` (every run has a checkpoint, or a multi-process job
     left a group checkpoint of the program's state)."""
-    last = [max(checkpoint_steps(r.out), default=None) for r in group.runs]
-    if all(s is not None and s >= group.cfg.total_steps for s in last):
+    if all(at_budget(r.out, group.cfg.total_steps) for r in group.runs):
         return "done"
     if GroupCheckpointer.steps(group.out):  # (a stop before every run's policy was exported)
         return "partial"
-    if any(s is None for s in last):  # (a stop during the very first saves: start over)
+    if any(not checkpoint_steps(r.out) for r in group.runs):  # (a stop during the very first saves: start over)
         return "new"
     return "partial"
 

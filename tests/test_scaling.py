@@ -18,7 +18,8 @@ import textwrap
 import pytest
 
 from fpmd_mjx import sweep
-from fpmd_mjx.config import ConfigError
+from fpmd_mjx.config import Config, ConfigError
+from fpmd_mjx.runner import RunSpec
 from tests.tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,6 +53,31 @@ def test_a_plan_saved_before_a_config_field_existed_still_resumes_and_another_pl
     assert not sweep.same_plan(other, record)
     assert not sweep.same_plan(sweep.plan_record(sweep.plan(["inverted_pendulum"], ["fpmd_m"], 3, str(tmp_path),
                                                             TINY), {}), record)  # another seed count
+
+
+def test_a_group_is_new_partial_or_done_by_its_runs_checkpoints(tmp_path):
+    """--resume skips a group whose every run is checkpointed at the budget, continues one whose
+    every run has a checkpoint (or that left a multi-process group checkpoint), and starts over
+    one with a run that has none; a half-written step directory does not count."""
+    def save(run, step, items=("meta", "policy")):
+        for item in items:
+            os.makedirs(tmp_path / run / "checkpoints" / str(step) / item)
+
+    group = sweep.Group(cfg=Config(total_steps=300, warmup_steps=0), runs=(RunSpec(str(tmp_path / "a"), 0),
+                                                            RunSpec(str(tmp_path / "b"), 1)), out=str(tmp_path))
+    plan = {"config": {"total_steps": 300}, "runs": [{"dir": "a"}, {"dir": "b"}]}
+    assert sweep.status(group) == "new"
+    save("a", 100)
+    save("b", 100, items=("meta",))  # a stop in the middle of b's first save
+    assert sweep.status(group) == "new"
+    os.makedirs(tmp_path / "group_state" / "100" / "meta")
+    assert sweep.status(group) == "partial"  # a multi-process job's group checkpoint
+    os.rmdir(tmp_path / "group_state" / "100" / "meta")
+    save("b", 200)
+    save("a", 300)
+    assert sweep.status(group) == "partial" and sweep.unfinished_runs(str(tmp_path), plan) == ["b"]
+    save("b", 300)
+    assert sweep.status(group) == "done" and sweep.unfinished_runs(str(tmp_path), plan) == []
 
 
 @pytest.mark.parametrize("items, words", [
