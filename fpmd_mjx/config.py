@@ -371,17 +371,32 @@ def parse_overrides(items) -> dict:
 
 
 def cli_overrides(overlay: str | None, sets, **flags) -> dict:
-    """The overrides of a command line, in order: the ``--config`` YAML overlay, the
-    ``--set KEY=VALUE`` items, then every named flag that was given (not None), e.g.
-    ``total_steps=args.steps``."""
+    """The overrides of a command line, in order: the ``--config`` YAML overlay (its flat keys,
+    then its block for the task, see :func:`load_overlay`), the ``--set KEY=VALUE`` items, then
+    every named flag that was given (not None), e.g. ``total_steps=args.steps``."""
     overrides = load_overlay(overlay) if overlay else {}
-    overrides.update(parse_overrides(sets))
-    overrides.update({k: v for k, v in flags.items() if v is not None})
+    later = parse_overrides(sets)
+    later.update({k: v for k, v in flags.items() if v is not None})
+    if "tasks" in overrides:  # the command line wins over the overlay's task blocks too
+        overrides["tasks"] = {t: {k: v for k, v in block.items() if k not in later}
+                              for t, block in overrides["tasks"].items()}
+    overrides.update(later)
     return overrides
 
 
+def task_key(env: str) -> str:
+    """The name a config file keys ``env``'s block by: a project task's canonical name, or a
+    foreign environment (``brax:NAME``, ``playground:NAME``, ``custom:NAME``) as given."""
+    try:
+        return env if foreign.is_foreign(env) else envs.canonical_name(env)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def load_overlay(path: str) -> dict:
-    """A YAML file of flat config keys (validated when merged by ``load_config``)."""
+    """A YAML file of flat config keys (validated when merged by ``load_config``), and
+    optionally ``tasks:``, a block of flat keys per task that applies on that task only,
+    after the flat keys: ``{..., "tasks": {task: {...}}}``."""
     if not os.path.isfile(path):
         raise ConfigError(f"config overlay {path!r} does not exist")
     with open(path) as f:
@@ -394,18 +409,25 @@ def load_overlay(path: str) -> dict:
             raise ConfigError(f"config overlay {path!r} is not valid YAML{at}: {reason}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"config overlay {path!r} must be a mapping of config keys")
-    return dict(doc)
+    doc = dict(doc)
+    if "tasks" in doc:
+        tasks = doc["tasks"] or {}
+        if not isinstance(tasks, dict) or not all(isinstance(b, dict) for b in tasks.values()):
+            raise ConfigError(f"config overlay {path!r}: 'tasks' must map task names to mappings of config keys")
+        try:
+            doc["tasks"] = {task_key(t): dict(b) for t, b in tasks.items()}
+        except ConfigError as e:
+            raise ConfigError(f"config overlay {path!r}, tasks: {e}") from None
+    return doc
 
 
 def load_config(algo: str, env: str, overrides: Mapping[str, Any] | None = None,
                 config_dir: str = CONFIG_DIR) -> Config:
-    """Config for ``algo`` on ``env``: YAML defaults, then the task's block, then ``overrides``."""
+    """Config for ``algo`` on ``env``: YAML defaults, then the task's block, then ``overrides``
+    (flat keys, then their ``tasks`` block for this task, if any: :func:`cli_overrides`)."""
     if algo not in ALGOS:
         raise ConfigError(f"unknown algo {algo!r}; valid algos: {', '.join(ALGOS)}")
-    try:
-        task = env if foreign.is_foreign(env) else envs.canonical_name(env)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    task = task_key(env)
     with open(os.path.join(config_dir, f"{algo}.yaml")) as f:
         doc = yaml.safe_load(f) or {}
     bad = set(doc) - {"defaults", "tasks"}
@@ -413,6 +435,9 @@ def load_config(algo: str, env: str, overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"{algo}.yaml: unknown top-level keys {sorted(bad)}; valid: defaults, tasks")
     merged = dict(doc.get("defaults") or {})
     merged.update((doc.get("tasks") or {}).get(task) or {})
-    merged.update(overrides or {})
+    overrides = dict(overrides or {})
+    per_task = overrides.pop("tasks", None) or {}
+    merged.update(overrides)
+    merged.update(per_task.get(task) or {})
     merged.update(algo=algo, env=task)
     return from_dict(merged)

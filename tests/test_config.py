@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from fpmd_mjx.config import Config, ConfigError, load_config, parse_overrides
+from fpmd_mjx.config import Config, ConfigError, cli_overrides, load_config, load_overlay, parse_overrides
 
 
 def test_paper_defaults_load_for_both_variants():
@@ -49,6 +49,29 @@ def test_cli_overrides_are_coerced_to_field_types():
                                                          "hidden_sizes=[64, 64]", "lam_follows_alpha=false"]))
     assert cfg.actor_lr == 1e-4 and cfg.num_envs == 64
     assert cfg.hidden_sizes == (64, 64) and cfg.lam_follows_alpha is False
+
+
+def test_an_overlay_task_block_applies_on_its_task_only_and_the_command_line_wins(tmp_path):
+    overlay = tmp_path / "recipe.yaml"
+    overlay.write_text("num_envs: 8\nupdates_per_step: 4\ntasks:\n  Hopper-v4:\n    updates_per_step: 8\n"
+                       "    batch_size: 128\n")
+    over = cli_overrides(str(overlay), ["batch_size=64"], total_steps=50000)
+    hopper, cheetah = load_config("sac", "hopper", over), load_config("sac", "half_cheetah", over)
+    assert (hopper.num_envs, hopper.updates_per_step, hopper.batch_size) == (8, 8, 64)
+    assert (cheetah.num_envs, cheetah.updates_per_step, cheetah.batch_size) == (8, 4, 64)
+    assert hopper.total_steps == cheetah.total_steps == 50000
+
+
+@pytest.mark.parametrize("text, words", [
+    ("tasks:\n  hoper:\n    num_envs: 8\n", ["tasks", "hoper", "hopper"]),
+    ("tasks: [hopper]\n", ["'tasks' must map task names"]),
+])
+def test_a_bad_overlay_task_block_is_a_one_line_error(tmp_path, text, words):
+    overlay = tmp_path / "recipe.yaml"
+    overlay.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_overlay(str(overlay))
+    assert "\n" not in str(e.value) and all(w in str(e.value) for w in words), str(e.value)
 
 
 def test_config_is_frozen():
