@@ -11,7 +11,7 @@ min-max band, or +-1 std with ``--band std``). Each of ``--metrics`` (default
 evaluation rows for ``eval_return``, the training-chunk rows for the losses and
 diagnostics), and a run that does not log it (SAC has no ``weight_ess``) is left out
 of that panel. Lines are labelled task / algo from the run's ``run.json``
-(``{"config": {...}, "num_seeds": k}``), else by the directory name.
+(``{"config": {...}, "num_seeds": k}``; in a sweep, its first seed's), else by the directory name.
 """
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ def load_run(run_dir: str, label_fields=("env", "algo"), metrics=("eval_return",
         raise ValueError(f"{run_dir!r}: no rows of {', '.join(metrics)} common to all {len(files)} seeds")
     label = os.path.basename(os.path.normpath(run_dir))
     info = os.path.join(run_dir, "run.json")
+    if not os.path.exists(info):  # a sweep's program: each seed directory holds its run.json
+        info = os.path.join(os.path.dirname(files[0]), "run.json")
     if os.path.exists(info):
         with open(info) as f:
             cfg = json.load(f).get("config", {})

@@ -15,6 +15,7 @@ from fpmd_mjx.checkpoint import find_checkpoints, read_meta
 from fpmd_mjx.parity import TOLERANCES
 from fpmd_mjx.rebuild import load_critic, load_policy
 from fpmd_mjx.runner import run
+from scripts import locomotion_collect, plot_curves
 from tests.tiny import TINY, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -244,6 +245,26 @@ def test_results_table_of_the_finished_programs_replays_each_best_checkpoint_in_
     assert float(row["gym_std"]) == 0.0 and int(row["env_steps"]) == read_meta(best)["env_steps"]
     assert "| inverted_pendulum | fpmd_r | sample @ NFE 1 | 1 |" in open(
         os.path.join(half_finished_sweep, "results.md")).read()
+
+
+def test_locomotion_collect_copies_tables_and_draws_the_finished_programs_only(half_finished_sweep, tmp_path,
+                                                                             capsys):
+    """The chain's collector, over a directory of per-algorithm sweeps: the finished FPMD-R
+    program's metrics and run.json, its Gymnasium table and its task's curve land in the results
+    location; the unfinished DPMD program leaves nothing there."""
+    runs, docs = tmp_path / "runs", tmp_path / "docs"
+    runs.mkdir()
+    os.symlink(half_finished_sweep, runs / "fpmd_r")
+    assert locomotion_collect.main(["--runs", str(runs), "--docs", str(docs), "--episodes", "2"]) == 0
+    assert "skipped inverted_pendulum-dpmd" in capsys.readouterr().out
+    run = os.path.join("inverted_pendulum-fpmd_r", "seed_0")
+    for name in ("metrics.csv", "run.json"):
+        assert open(docs / "fpmd_r" / run / name).read() == open(os.path.join(half_finished_sweep, run, name)).read()
+    assert sorted(os.listdir(docs / "fpmd_r")) == ["inverted_pendulum-fpmd_r", "results.csv", "results.md"]
+    assert "| inverted_pendulum | fpmd_r | sample @ NFE 1 | 1 |" in (docs / "fpmd_r" / "results.md").read_text()
+    assert sorted(os.listdir(docs)) == ["fpmd_r", "inverted_pendulum.png"]
+    # the curve's line is labelled by the program's runs' config (each seed directory's run.json)
+    assert plot_curves.load_run(str(runs / "fpmd_r" / "inverted_pendulum-fpmd_r"))["label"] == "inverted_pendulum / fpmd_r"
 
 
 def test_results_table_with_no_finished_program_is_one_error_line(half_finished_sweep, tmp_path, capsys):
