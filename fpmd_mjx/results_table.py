@@ -147,9 +147,13 @@ def main(argv=None) -> int:
     except (ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    cells = table(rows)
+    write(table(rows), args.out or os.path.join(args.sweep, "results"))
+    return 0
+
+
+def write(cells: list[dict], stem: str) -> None:
+    """The table of ``cells`` (from :func:`table`) to ``stem.md`` and ``stem.csv``, and printed."""
     md = markdown(cells)
-    stem = args.out or os.path.join(args.sweep, "results")
     with open(stem + ".md", "w") as f:
         f.write(md + "\n")
     with open(stem + ".csv", "w", newline="") as f:
@@ -158,4 +162,3 @@ def main(argv=None) -> int:
         w.writerows(cells)
     print(md)
     print(f"wrote {stem}.md and {stem}.csv")
-    return 0

@@ -4,18 +4,32 @@ finished into the results location; safe to rerun at any time while the chain ru
     python scripts/locomotion_collect.py                       # runs/locomotion -> docs/results/locomotion
     python scripts/locomotion_collect.py --runs R --docs D
 
-For every sweep directory ``RUNS/<algo>`` (one per algorithm) and every program in it whose
-runs have all reached the budget:
-  * each run's ``metrics.csv`` and ``run.json`` go to ``DOCS/<algo>/<task>-<algo>/seed_<k>/``
-    (not its checkpoints: they hold the replay buffer);
-  * the Gymnasium v4 replay of every run's best checkpoint (``validation/results_table.py
-    --finished-only``, 10 episodes) to ``DOCS/<algo>/results.md`` and ``.csv``;
-then per task the learning curves of every algorithm with a finished program on it (mean and
-+-1 std over seeds) to ``DOCS/<task>.png``. Unfinished programs are named and skipped.
+The results location is kept complete on its own: run directories (checkpoints, replay buffers)
+do not outlive the machine that trained them, so everything the tables and curves need is
+copied out as each program finishes. For every sweep directory under ``RUNS`` (any directory
+holding a sweep plan: the chain makes one per algorithm, task and seed) and every program in it
+whose runs have all reached the budget:
+  * each run's ``metrics.csv`` and ``run.json`` go to ``DOCS/<algo>/<task>-<algo>/seed_<seed>/``,
+    named by the run's seed, so one-seed programs of seeds 0, 1 and 2 land side by side (not its
+    checkpoints: they hold the replay buffer);
+  * the Gymnasium v4 replay of its best checkpoint (10 episodes, by the run's evaluation rule,
+    as ``validation/results_table.py`` replays it) to ``gym.json`` there, unless ``gym.json``
+    already holds the replay of this very run (the same ``metrics.csv``, as many episodes).
+Then, from the results location alone:
+  * per algorithm, the table (mean +- std over seeds per task) of every replayed run to
+    ``DOCS/<algo>/results.md`` and ``.csv``; a cell of an earlier ``results.csv`` with no replayed
+    run behind it (a program tabled before runs were replayed one by one) is kept as it was;
+  * per task, the learning curves (mean and +-1 std over seeds) of every algorithm's
+    ``DOCS/<algo>/<task>-<algo>`` to ``DOCS/<task>.png``.
+Unfinished programs are named and skipped.
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import glob
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -23,10 +37,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from fpmd_mjx import jax_setup  # noqa: E402,F401  (quiets XLA's logs: imported before jax)
 from fpmd_mjx import results_table, sweep  # noqa: E402
+from fpmd_mjx.checkpoint import CheckpointError  # noqa: E402
 from fpmd_mjx.config import ConfigError  # noqa: E402
 from scripts import plot_curves  # noqa: E402
 
 RUN_FILES = ("metrics.csv", "run.json")
+REPLAY_FILE = "gym.json"
+NUMERIC = ("seeds", "env_steps", "gym_mean", "gym_std", "mjx_mean", "mjx_std", "paper")
 
 
 def parse_args(argv=None):
@@ -37,29 +54,84 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def finished_programs(runs: str) -> dict:
-    """{algo: [plan group, ...]}: the programs of each sweep directory under ``runs`` whose
-    runs have all reached their budget (sweep directories without one are left out)."""
-    out = {}
-    for algo in sorted(os.listdir(runs)):
-        sweep_dir = os.path.join(runs, algo)
+def finished_programs(runs: str) -> list[tuple[str, dict]]:
+    """``[(sweep directory, plan group), ...]``: the programs of every sweep directory under
+    ``runs`` whose runs have all reached their budget (the others are named and skipped)."""
+    out = []
+    for name in sorted(os.listdir(runs)):
+        sweep_dir = os.path.join(runs, name)
         if not os.path.isfile(os.path.join(sweep_dir, sweep.PLAN_FILE)):
             continue
-        done = [g for g in sweep.load_plan(sweep_dir)["groups"] if not sweep.unfinished_runs(sweep_dir, g)]
-        if done:
-            out[algo] = done
+        for g in sweep.load_plan(sweep_dir)["groups"]:
+            missing = sweep.unfinished_runs(sweep_dir, g)
+            if missing:
+                print(f"skipped {name}/{missing[0].split('/')[0]}: {len(missing)} of {len(g['runs'])} runs short "
+                      f"of {g['config']['total_steps']} env steps")
+            else:
+                out.append((sweep_dir, g))
     return out
 
 
-def copy_runs(runs: str, docs: str, algo: str, group: dict) -> list[str]:
-    """Copy each run's metrics.csv and run.json of a finished program; returns the program's
-    directory (``RUNS/<algo>/<task>-<algo>``) for its learning curve."""
+def _digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def collect_program(sweep_dir: str, group: dict, docs: str, episodes: int) -> None:
+    """Copy a finished program's runs to ``docs`` and replay the runs not replayed yet."""
+    stale = []
     for r in group["runs"]:
-        src, dst = os.path.join(runs, algo, r["dir"]), os.path.join(docs, algo, r["dir"])
+        src = os.path.join(sweep_dir, r["dir"])
+        dst = os.path.join(docs, group["algo"], f"{group['env']}-{group['algo']}", f"seed_{r['seed']}")
         os.makedirs(dst, exist_ok=True)
         for name in RUN_FILES:
             shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
-    return os.path.join(runs, algo, group["runs"][0]["dir"].split("/")[0])
+        digest, replay = _digest(os.path.join(src, "metrics.csv")), os.path.join(dst, REPLAY_FILE)
+        done = json.load(open(replay)) if os.path.exists(replay) else {}
+        if (done.get("metrics_sha256"), done.get("episodes")) != (digest, episodes):
+            stale.append((r, replay, digest))
+    if stale:
+        rows = results_table.replay_runs(sweep_dir, episodes, 0, [{**group, "runs": [r for r, _, _ in stale]}])
+        for row, (_, replay, digest) in zip(rows, stale):
+            with open(replay, "w") as f:
+                json.dump({**row, "episodes": episodes, "metrics_sha256": digest}, f, indent=1, default=float)
+
+
+def program_dirs(docs: str) -> dict[str, list[str]]:
+    """``{task: [DOCS/<algo>/<task>-<algo>, ...]}``: every program in the results location."""
+    out = {}
+    for d in sorted(glob.glob(os.path.join(docs, "*", "*-*"))):
+        algo, name = os.path.basename(os.path.dirname(d)), os.path.basename(d)
+        if name.endswith(f"-{algo}") and glob.glob(os.path.join(d, "seed_*", "metrics.csv")):
+            out.setdefault(name[: -len(algo) - 1], []).append(d)
+    return out
+
+
+def read_cells(path: str) -> list[dict]:
+    """The cells of a ``results.csv`` written by :func:`results_table.write`."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        cells = list(csv.DictReader(f))
+    for c in cells:
+        for k in NUMERIC:
+            c[k] = None if c[k] == "" else (int(c[k]) if k in ("seeds", "env_steps") else float(c[k]))
+    return cells
+
+
+def tabulate(docs: str) -> None:
+    """Per algorithm, the table of every replayed run in the results location (cells of an
+    earlier ``results.csv`` with no replayed run behind them kept)."""
+    for algo in sorted(os.listdir(docs)):
+        replays = sorted(glob.glob(os.path.join(docs, algo, f"*-{algo}", "seed_*", REPLAY_FILE)))
+        if not replays:
+            continue
+        cells = results_table.table([json.load(open(p)) for p in replays])
+        key = lambda c: (c["task"], c["algo"], c["rule"], c["grid"])  # noqa: E731
+        stem = os.path.join(docs, algo, "results")
+        new = {key(c) for c in cells}
+        kept = [c for c in read_cells(stem + ".csv") if key(c) not in new]
+        results_table.write(sorted(kept + cells, key=key), stem)
 
 
 def main(argv=None) -> int:
@@ -67,23 +139,22 @@ def main(argv=None) -> int:
     if not os.path.isdir(args.runs):
         print(f"error: --runs {args.runs!r} is not a directory", file=sys.stderr)
         return 2
+    if args.episodes < 1:
+        print(f"error: --episodes must be >= 1, got {args.episodes}", file=sys.stderr)
+        return 2
     try:
         programs = finished_programs(args.runs)
-    except ConfigError as e:
+        for sweep_dir, group in programs:
+            collect_program(sweep_dir, group, args.docs, args.episodes)
+    except (ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not programs:
         print(f"nothing finished yet under {args.runs!r}")
+    if not os.path.isdir(args.docs):
         return 0
-    curves: dict[str, list[str]] = {}
-    for algo, groups in programs.items():
-        for g in groups:
-            curves.setdefault(g["env"], []).append(copy_runs(args.runs, args.docs, algo, g))
-        rc = results_table.main([os.path.join(args.runs, algo), "--finished-only", "--episodes", str(args.episodes),
-                                 "--out", os.path.join(args.docs, algo, "results")])
-        if rc:
-            return rc
-    for task, dirs in sorted(curves.items()):
+    tabulate(args.docs)
+    for task, dirs in sorted(program_dirs(args.docs).items()):
         plot_curves.main([*dirs, "--band", "std", "--title", task, "--out", os.path.join(args.docs, f"{task}.png")])
     return 0
 

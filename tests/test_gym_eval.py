@@ -247,24 +247,38 @@ def test_results_table_of_the_finished_programs_replays_each_best_checkpoint_in_
         os.path.join(half_finished_sweep, "results.md")).read()
 
 
-def test_locomotion_collect_copies_tables_and_draws_the_finished_programs_only(half_finished_sweep, tmp_path,
-                                                                             capsys):
-    """The chain's collector, over a directory of per-algorithm sweeps: the finished FPMD-R
-    program's metrics and run.json, its Gymnasium table and its task's curve land in the results
-    location; the unfinished DPMD program leaves nothing there."""
+def test_locomotion_collect_keeps_the_finished_programs_in_the_results_location(half_finished_sweep, tmp_path,
+                                                                               capsys, monkeypatch):
+    """The chain's collector, over a directory of sweeps: the finished FPMD-R program's metrics,
+    run.json and Gymnasium replay land in the results location, which alone then rebuilds the
+    table and the curve; the unfinished DPMD program leaves nothing there; a second pass does
+    not replay a run it already replayed; a cell tabled earlier without per-run replays is kept."""
     runs, docs = tmp_path / "runs", tmp_path / "docs"
     runs.mkdir()
-    os.symlink(half_finished_sweep, runs / "fpmd_r")
+    os.symlink(half_finished_sweep, runs / "fpmd_r-s0")
+    (docs / "fpmd_r").mkdir(parents=True)
+    old = {"task": "hopper", "algo": "fpmd_r", "rule": "sample @ NFE 1", "grid": "", "seeds": 3, "env_steps": 310000,
+           "gym_mean": 3000.0, "gym_std": 10.0, "mjx_mean": 2990.0, "mjx_std": 9.0, "paper": 3278}
+    results_table.write([old], str(docs / "fpmd_r" / "results"))
     assert locomotion_collect.main(["--runs", str(runs), "--docs", str(docs), "--episodes", "2"]) == 0
-    assert "skipped inverted_pendulum-dpmd" in capsys.readouterr().out
+    assert "skipped fpmd_r-s0/inverted_pendulum-dpmd" in capsys.readouterr().out
     run = os.path.join("inverted_pendulum-fpmd_r", "seed_0")
     for name in ("metrics.csv", "run.json"):
         assert open(docs / "fpmd_r" / run / name).read() == open(os.path.join(half_finished_sweep, run, name)).read()
+    replay = json.load(open(docs / "fpmd_r" / run / "gym.json"))
+    assert (replay["task"], replay["algo"], replay["seed"], replay["episodes"]) == ("inverted_pendulum", "fpmd_r", 0, 2)
     assert sorted(os.listdir(docs / "fpmd_r")) == ["inverted_pendulum-fpmd_r", "results.csv", "results.md"]
-    assert "| inverted_pendulum | fpmd_r | sample @ NFE 1 | 1 |" in (docs / "fpmd_r" / "results.md").read_text()
+    md = (docs / "fpmd_r" / "results.md").read_text()
+    assert f"| inverted_pendulum | fpmd_r | sample @ NFE 1 | 1 | {replay['env_steps']} | {replay['gym']:.1f} ± 0.0 |" in md
+    assert "| hopper | fpmd_r | sample @ NFE 1 | 3 | 310000 | 3000.0 ± 10.0 | 2990.0 ± 9.0 | 3278 |" in md
     assert sorted(os.listdir(docs)) == ["fpmd_r", "inverted_pendulum.png"]
+    # the run directories may go: the results location alone redraws and retables, replaying nothing
+    monkeypatch.setattr(results_table, "replay_runs", lambda *a, **k: pytest.fail("replayed twice"))
+    os.remove(docs / "inverted_pendulum.png")
+    assert locomotion_collect.main(["--runs", str(runs), "--docs", str(docs), "--episodes", "2"]) == 0
+    assert os.path.exists(docs / "inverted_pendulum.png") and (docs / "fpmd_r" / "results.md").read_text() == md
     # the curve's line is labelled by the program's runs' config (each seed directory's run.json)
-    assert plot_curves.load_run(str(runs / "fpmd_r" / "inverted_pendulum-fpmd_r"))["label"] == "inverted_pendulum / fpmd_r"
+    assert plot_curves.load_run(str(docs / "fpmd_r" / "inverted_pendulum-fpmd_r"))["label"] == "inverted_pendulum / fpmd_r"
 
 
 def test_results_table_with_no_finished_program_is_one_error_line(half_finished_sweep, tmp_path, capsys):
