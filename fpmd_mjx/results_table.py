@@ -64,8 +64,8 @@ def parse_args(argv=None):
 def finished_groups(sweep_dir: str, finished_only: bool = False, log=print) -> list[dict]:
     """The groups of the sweep's plan to table: all of them once every run reached its
     budget; otherwise a ``ConfigError`` naming the first unfinished program, or with
-    ``finished_only`` the finished ones (each skipped program named through ``log``; a
-    ``ConfigError`` when none has finished)."""
+    ``finished_only`` the finished ones, possibly none (each skipped program named through
+    ``log``)."""
     groups = []
     for g in sweep.load_plan(sweep_dir)["groups"]:
         missing = sweep.unfinished_runs(sweep_dir, g)
@@ -78,8 +78,6 @@ def finished_groups(sweep_dir: str, finished_only: bool = False, log=print) -> l
                               f"({len(missing)} of {len(g['runs'])} runs); finish it with scripts/sweep.py "
                               f"--resume, or table the finished programs with --finished-only")
         log(f"skipped {name}: {len(missing)} of {len(g['runs'])} runs short of {total} env steps")
-    if not groups:
-        raise ConfigError(f"no program of {sweep_dir!r} has reached its budget yet")
     return groups
 
 
@@ -143,6 +141,8 @@ def main(argv=None) -> int:
         return 2
     try:
         groups = finished_groups(args.sweep, args.finished_only)
+        if not groups:
+            raise ConfigError(f"no program of {args.sweep!r} has reached its budget yet")
         rows = replay_runs(args.sweep, args.episodes, args.seed, groups)
     except (ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -60,16 +60,15 @@ def finished_programs(runs: str) -> list[tuple[str, dict]]:
     out = []
     for name in sorted(os.listdir(runs)):
         sweep_dir = os.path.join(runs, name)
-        if not os.path.isfile(os.path.join(sweep_dir, sweep.PLAN_FILE)):
-            continue
-        for g in sweep.load_plan(sweep_dir)["groups"]:
-            missing = sweep.unfinished_runs(sweep_dir, g)
-            if missing:
-                print(f"skipped {name}/{missing[0].split('/')[0]}: {len(missing)} of {len(g['runs'])} runs short "
-                      f"of {g['config']['total_steps']} env steps")
-            else:
-                out.append((sweep_dir, g))
+        if os.path.isfile(os.path.join(sweep_dir, sweep.PLAN_FILE)):
+            log = lambda msg, name=name: print(f"{name}: {msg}")  # noqa: E731
+            out += [(sweep_dir, g) for g in results_table.finished_groups(sweep_dir, finished_only=True, log=log)]
     return out
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
 
 
 def _digest(path: str) -> str:
@@ -87,7 +86,7 @@ def collect_program(sweep_dir: str, group: dict, docs: str, episodes: int) -> No
         for name in RUN_FILES:
             shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
         digest, replay = _digest(os.path.join(src, "metrics.csv")), os.path.join(dst, REPLAY_FILE)
-        done = json.load(open(replay)) if os.path.exists(replay) else {}
+        done = _read_json(replay) if os.path.exists(replay) else {}
         if (done.get("metrics_sha256"), done.get("episodes")) != (digest, episodes):
             stale.append((r, replay, digest))
     if stale:
@@ -126,12 +125,15 @@ def tabulate(docs: str) -> None:
         replays = sorted(glob.glob(os.path.join(docs, algo, f"*-{algo}", "seed_*", REPLAY_FILE)))
         if not replays:
             continue
-        cells = results_table.table([json.load(open(p)) for p in replays])
-        key = lambda c: (c["task"], c["algo"], c["rule"], c["grid"])  # noqa: E731
+        cells = results_table.table([_read_json(p) for p in replays])
         stem = os.path.join(docs, algo, "results")
-        new = {key(c) for c in cells}
-        kept = [c for c in read_cells(stem + ".csv") if key(c) not in new]
-        results_table.write(sorted(kept + cells, key=key), stem)
+        new = {_cell_key(c) for c in cells}
+        kept = [c for c in read_cells(stem + ".csv") if _cell_key(c) not in new]
+        results_table.write(sorted(kept + cells, key=_cell_key), stem)
+
+
+def _cell_key(cell: dict) -> tuple:
+    return cell["task"], cell["algo"], cell["rule"], cell["grid"]
 
 
 def main(argv=None) -> int:

@@ -261,7 +261,7 @@ def test_locomotion_collect_keeps_the_finished_programs_in_the_results_location(
            "gym_mean": 3000.0, "gym_std": 10.0, "mjx_mean": 2990.0, "mjx_std": 9.0, "paper": 3278}
     results_table.write([old], str(docs / "fpmd_r" / "results"))
     assert locomotion_collect.main(["--runs", str(runs), "--docs", str(docs), "--episodes", "2"]) == 0
-    assert "skipped fpmd_r-s0/inverted_pendulum-dpmd" in capsys.readouterr().out
+    assert "fpmd_r-s0: skipped inverted_pendulum-dpmd: 1 of 1 runs short of 128 env steps" in capsys.readouterr().out
     run = os.path.join("inverted_pendulum-fpmd_r", "seed_0")
     for name in ("metrics.csv", "run.json"):
         assert open(docs / "fpmd_r" / run / name).read() == open(os.path.join(half_finished_sweep, run, name)).read()
