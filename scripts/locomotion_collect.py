@@ -20,7 +20,10 @@ Then, from the results location alone:
     ``DOCS/<algo>/results.md`` and ``.csv``; a cell of an earlier ``results.csv`` with no replayed
     run behind it (a program tabled before runs were replayed one by one) is kept as it was;
   * per task, the learning curves (mean and +-1 std over seeds) of every algorithm's
-    ``DOCS/<algo>/<task>-<algo>`` to ``DOCS/<task>.png``.
+    ``DOCS/<algo>/<task>-<algo>`` to ``DOCS/<task>.png``;
+  * the summary in Table 1's layout (a row block per task, a column per algorithm: the mean
+    Gymnasium return over seeds and its ratio to SAC's, the paper's cell and its ratio, the median
+    training env steps/s per run) to ``DOCS/summary.md`` and ``.csv``.
 Unfinished programs are named and skipped.
 """
 from __future__ import annotations
@@ -34,6 +37,8 @@ import os
 import shutil
 import sys
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from fpmd_mjx import jax_setup  # noqa: E402,F401  (quiets XLA's logs: imported before jax)
 from fpmd_mjx import results_table, sweep  # noqa: E402
@@ -44,6 +49,9 @@ from scripts import plot_curves  # noqa: E402
 RUN_FILES = ("metrics.csv", "run.json")
 REPLAY_FILE = "gym.json"
 NUMERIC = ("seeds", "env_steps", "gym_mean", "gym_std", "mjx_mean", "mjx_std", "paper")
+SUMMARY_ALGOS = ("sac", "td3", "fpmd_r", "fpmd_m")  # the baseline first: ratios are to SAC
+SUMMARY_COLUMNS = ("task", "algo", "seeds", "env_steps", "gym_mean", "gym_std", "x_sac", "paper", "paper_x_sac",
+                   "steps_per_s")
 
 
 def parse_args(argv=None):
@@ -136,6 +144,77 @@ def _cell_key(cell: dict) -> tuple:
     return cell["task"], cell["algo"], cell["rule"], cell["grid"]
 
 
+def median_steps_per_s(program_dir: str) -> float | None:
+    """The median of the ``steps_per_s`` column (env steps per second of one run, training
+    chunks only, compilation excluded) over every seed's ``metrics.csv`` of a program."""
+    rates = []
+    for path in glob.glob(os.path.join(program_dir, "seed_*", "metrics.csv")):
+        with open(path, newline="") as f:
+            rates += [float(r["steps_per_s"]) for r in csv.DictReader(f) if r.get("steps_per_s")]
+    return float(np.median(rates)) if rates else None
+
+
+def summary_cells(docs: str) -> list[dict]:
+    """Per task tabled in the results location, one cell per algorithm of ``SUMMARY_ALGOS``: the
+    mean Gymnasium return over seeds and its ratio to SAC's on the task, the paper's Table 1
+    cell and the paper's ratio, and the median env steps/s per run (None where a figure is
+    missing: an algorithm not run on the task yet has the paper's figures alone)."""
+    ours = {}
+    for algo in SUMMARY_ALGOS:
+        for c in read_cells(os.path.join(docs, algo, "results.csv")):
+            if not c["grid"]:
+                ours[c["task"], algo] = c
+    out = []
+    for task in sorted({task for task, _ in ours}):
+        sac, paper = ours.get((task, "sac")), results_table.PAPER.get(task, {})
+        for algo in SUMMARY_ALGOS:
+            c = ours.get((task, algo), dict.fromkeys(("seeds", "env_steps", "gym_mean", "gym_std")))
+            out.append({"task": task, "algo": algo, **{k: c[k] for k in ("seeds", "env_steps", "gym_mean", "gym_std")},
+                        "x_sac": c["gym_mean"] / sac["gym_mean"] if sac and c["gym_mean"] is not None else None,
+                        "paper": paper.get(algo),
+                        "paper_x_sac": paper[algo] / paper["sac"] if algo in paper and "sac" in paper else None,
+                        "steps_per_s": median_steps_per_s(os.path.join(docs, algo, f"{task}-{algo}"))})
+    return out
+
+
+def summary_markdown(cells: list[dict]) -> str:
+    """The cells in Table 1's layout: per task, five rows (ours, ours x SAC, the paper, the
+    paper x SAC, env steps/s) and one column per algorithm; an empty cell is not run yet."""
+    head = "| task | | " + " | ".join(SUMMARY_ALGOS) + " |"
+    lines = [head, "|" + "---|" * (len(SUMMARY_ALGOS) + 2)]
+    rows = (("Gymnasium v4 return (seeds)",
+             lambda c: "" if c["seeds"] is None else f"{c['gym_mean']:.1f} ± {c['gym_std']:.1f} ({c['seeds']})"),
+            ("x SAC", lambda c: _fmt(c["x_sac"], ".2f")),
+            ("paper (Table 1, 1M env steps)", lambda c: _fmt(c["paper"], "g")),
+            ("paper x SAC", lambda c: _fmt(c["paper_x_sac"], ".2f")),
+            ("env steps/s per run (median)", lambda c: _fmt(c["steps_per_s"], ".1f")))
+    for task in sorted({c["task"] for c in cells}):
+        by_algo = {c["algo"]: c for c in cells if c["task"] == task}
+        for i, (name, fmt) in enumerate(rows):
+            lines.append(f"| {task if i == 0 else ''} | {name} | "
+                         + " | ".join(fmt(by_algo[a]) for a in SUMMARY_ALGOS) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def write_summary(docs: str) -> None:
+    """The summary of the results location to ``DOCS/summary.md`` and ``.csv``."""
+    cells = summary_cells(docs)
+    if not cells:
+        return
+    stem = os.path.join(docs, "summary")
+    with open(stem + ".md", "w") as f:
+        f.write(summary_markdown(cells) + "\n")
+    with open(stem + ".csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+        w.writeheader()
+        w.writerows(cells)
+    print(f"wrote {stem}.md and {stem}.csv")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not os.path.isdir(args.runs):
@@ -156,6 +235,7 @@ def main(argv=None) -> int:
     if not os.path.isdir(args.docs):
         return 0
     tabulate(args.docs)
+    write_summary(args.docs)
     for task, dirs in sorted(program_dirs(args.docs).items()):
         plot_curves.main([*dirs, "--band", "std", "--title", task, "--out", os.path.join(args.docs, f"{task}.png")])
     return 0

@@ -252,7 +252,8 @@ def test_locomotion_collect_keeps_the_finished_programs_in_the_results_location(
     """The chain's collector, over a directory of sweeps: the finished FPMD-R program's metrics,
     run.json and Gymnasium replay land in the results location, which alone then rebuilds the
     table and the curve; the unfinished DPMD program leaves nothing there; a second pass does
-    not replay a run it already replayed; a cell tabled earlier without per-run replays is kept."""
+    not replay a run it already replayed; a cell tabled earlier without per-run replays is kept;
+    the summary sets every algorithm's cells beside the paper's, in Table 1's layout."""
     runs, docs = tmp_path / "runs", tmp_path / "docs"
     runs.mkdir()
     os.symlink(half_finished_sweep, runs / "fpmd_r-s0")
@@ -260,6 +261,8 @@ def test_locomotion_collect_keeps_the_finished_programs_in_the_results_location(
     old = {"task": "hopper", "algo": "fpmd_r", "rule": "sample @ NFE 1", "grid": "", "seeds": 3, "env_steps": 310000,
            "gym_mean": 3000.0, "gym_std": 10.0, "mjx_mean": 2990.0, "mjx_std": 9.0, "paper": 3278}
     results_table.write([old], str(docs / "fpmd_r" / "results"))
+    (docs / "sac").mkdir()
+    results_table.write([{**old, "algo": "sac", "gym_mean": 2000.0, "paper": 3197}], str(docs / "sac" / "results"))
     assert locomotion_collect.main(["--runs", str(runs), "--docs", str(docs), "--episodes", "2"]) == 0
     assert "fpmd_r-s0: skipped inverted_pendulum-dpmd: 1 of 1 runs short of 128 env steps" in capsys.readouterr().out
     run = os.path.join("inverted_pendulum-fpmd_r", "seed_0")
@@ -271,7 +274,22 @@ def test_locomotion_collect_keeps_the_finished_programs_in_the_results_location(
     md = (docs / "fpmd_r" / "results.md").read_text()
     assert f"| inverted_pendulum | fpmd_r | sample @ NFE 1 | 1 | {replay['env_steps']} | {replay['gym']:.1f} ± 0.0 |" in md
     assert "| hopper | fpmd_r | sample @ NFE 1 | 3 | 310000 | 3000.0 ± 10.0 | 2990.0 ± 9.0 | 3278 |" in md
-    assert sorted(os.listdir(docs)) == ["fpmd_r", "inverted_pendulum.png"]
+    assert sorted(os.listdir(docs)) == ["fpmd_r", "inverted_pendulum.png", "sac", "summary.csv", "summary.md"]
+    summary = (docs / "summary.md").read_text().splitlines()
+    assert summary[0] == "| task | | sac | td3 | fpmd_r | fpmd_m |"
+    rate = np.median([float(r["steps_per_s"]) for r in csv.DictReader(open(docs / "fpmd_r" / run / "metrics.csv"))
+                      if r["steps_per_s"]])
+    assert summary[2:] == [  # hopper: both cells tabled earlier (no metrics behind them), FPMD-R at 1.5x SAC
+        "| hopper | Gymnasium v4 return (seeds) | 2000.0 ± 10.0 (3) |  | 3000.0 ± 10.0 (3) |  |",
+        "|  | x SAC | 1.00 |  | 1.50 |  |",
+        "|  | paper (Table 1, 1M env steps) | 3197 | 1934 | 3278 | 2076 |",
+        "|  | paper x SAC | 1.00 | 0.60 | 1.03 | 0.65 |",
+        "|  | env steps/s per run (median) |  |  |  |  |",
+        f"| inverted_pendulum | Gymnasium v4 return (seeds) |  |  | {replay['gym']:.1f} ± 0.0 (1) |  |",
+        "|  | x SAC |  |  |  |  |",
+        "|  | paper (Table 1, 1M env steps) | 1000 | 1000 | 1000 | 1000 |",
+        "|  | paper x SAC | 1.00 | 1.00 | 1.00 | 1.00 |",
+        f"|  | env steps/s per run (median) |  |  | {rate:.1f} |  |"]
     # the run directories may go: the results location alone redraws and retables, replaying nothing
     monkeypatch.setattr(results_table, "replay_runs", lambda *a, **k: pytest.fail("replayed twice"))
     os.remove(docs / "inverted_pendulum.png")
