@@ -154,11 +154,17 @@ def main(argv=None) -> int:
 def write(cells: list[dict], stem: str) -> None:
     """The table of ``cells`` (from :func:`table`) to ``stem.md`` and ``stem.csv``, and printed."""
     md = markdown(cells)
+    print(md)
+    write_files(stem, md, cells, COLUMNS)
+
+
+def write_files(stem: str, md: str, rows: list[dict], columns: tuple[str, ...]) -> None:
+    """A table as markdown ``md`` to ``stem.md`` and as ``rows`` (dicts keyed by ``columns``) to
+    ``stem.csv``."""
     with open(stem + ".md", "w") as f:
         f.write(md + "\n")
     with open(stem + ".csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
-        w.writerows(cells)
-    print(md)
+        w.writerows(rows)
     print(f"wrote {stem}.md and {stem}.csv")

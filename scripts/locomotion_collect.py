@@ -50,8 +50,8 @@ RUN_FILES = ("metrics.csv", "run.json")
 REPLAY_FILE = "gym.json"
 NUMERIC = ("seeds", "env_steps", "gym_mean", "gym_std", "mjx_mean", "mjx_std", "paper")
 SUMMARY_ALGOS = ("sac", "td3", "fpmd_r", "fpmd_m")  # the baseline first: ratios are to SAC
-SUMMARY_COLUMNS = ("task", "algo", "seeds", "env_steps", "gym_mean", "gym_std", "x_sac", "paper", "paper_x_sac",
-                   "steps_per_s")
+OURS = ("seeds", "env_steps", "gym_mean", "gym_std")  # a summary cell's own figures (None: not run yet)
+SUMMARY_COLUMNS = ("task", "algo", *OURS, "x_sac", "paper", "paper_x_sac", "steps_per_s")
 
 
 def parse_args(argv=None):
@@ -147,10 +147,8 @@ def _cell_key(cell: dict) -> tuple:
 def median_steps_per_s(program_dir: str) -> float | None:
     """The median of the ``steps_per_s`` column (env steps per second of one run, training
     chunks only, compilation excluded) over every seed's ``metrics.csv`` of a program."""
-    rates = []
-    for path in glob.glob(os.path.join(program_dir, "seed_*", "metrics.csv")):
-        with open(path, newline="") as f:
-            rates += [float(r["steps_per_s"]) for r in csv.DictReader(f) if r.get("steps_per_s")]
+    rates = [v for path in glob.glob(os.path.join(program_dir, "seed_*", "metrics.csv"))
+             for v in plot_curves.read_metric(path, "steps_per_s").values()]
     return float(np.median(rates)) if rates else None
 
 
@@ -168,8 +166,8 @@ def summary_cells(docs: str) -> list[dict]:
     for task in sorted({task for task, _ in ours}):
         sac, paper = ours.get((task, "sac")), results_table.PAPER.get(task, {})
         for algo in SUMMARY_ALGOS:
-            c = ours.get((task, algo), dict.fromkeys(("seeds", "env_steps", "gym_mean", "gym_std")))
-            out.append({"task": task, "algo": algo, **{k: c[k] for k in ("seeds", "env_steps", "gym_mean", "gym_std")},
+            c = ours.get((task, algo), dict.fromkeys(OURS))
+            out.append({"task": task, "algo": algo, **{k: c[k] for k in OURS},
                         "x_sac": c["gym_mean"] / sac["gym_mean"] if sac and c["gym_mean"] is not None else None,
                         "paper": paper.get(algo),
                         "paper_x_sac": paper[algo] / paper["sac"] if algo in paper and "sac" in paper else None,
@@ -205,14 +203,7 @@ def write_summary(docs: str) -> None:
     cells = summary_cells(docs)
     if not cells:
         return
-    stem = os.path.join(docs, "summary")
-    with open(stem + ".md", "w") as f:
-        f.write(summary_markdown(cells) + "\n")
-    with open(stem + ".csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
-        w.writeheader()
-        w.writerows(cells)
-    print(f"wrote {stem}.md and {stem}.csv")
+    results_table.write_files(os.path.join(docs, "summary"), summary_markdown(cells), cells, SUMMARY_COLUMNS)
 
 
 def main(argv=None) -> int:
