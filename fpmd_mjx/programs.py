@@ -171,5 +171,15 @@ class RunRows:
 
     @staticmethod
     def row(tree, k: int):
-        """Row ``k`` of a run-axis tree, left on its device(s) (for checkpoint saves)."""
-        return jax.tree.map(lambda x: x[k], tree)
+        """Row ``k`` of a run-axis tree, left on the one device that holds it (for
+        checkpoint saves). Read from that device's shard: indexing the sharded array
+        itself compiles a gather over every device of the mesh (an all-reduce), which
+        XLA's CPU devices can leave waiting on a busy machine until its collective
+        timeout aborts the process."""
+        def one(x):
+            for shard in x.addressable_shards:
+                rows = range(*shard.index[0].indices(x.shape[0])) if shard.index else range(x.shape[0])
+                if k in rows:
+                    return shard.data[k - rows.start]
+            raise ValueError(f"row {k} of a run axis of {x.shape[0]} is not held by this process")
+        return jax.tree.map(one, tree)
