@@ -123,6 +123,12 @@ def over_runs(fn, num_runs: int, mesh=None):
     return jax.jit(lambda *args: sharded(args))
 
 
+def shard_rows(index: tuple, num_rows: int) -> range:
+    """The rows of a run axis of ``num_rows`` that a shard with ``index`` (its tuple of
+    slices, one per array axis; the run axis first) holds."""
+    return range(*index[0].indices(num_rows))
+
+
 class RunRows:
     """The run axis of one program: building inputs from per-row host values (placed
     over ``mesh``'s devices when given, which may span several processes) and reading
@@ -137,7 +143,7 @@ class RunRows:
             self.local = list(range(num_rows))
         else:
             held = self.sharding.addressable_devices_indices_map((num_rows,)).values()
-            self.local = sorted({k for (rows,) in held for k in range(*rows.indices(num_rows))})
+            self.local = sorted({k for index in held for k in shard_rows(index, num_rows)})
 
     def put(self, rows: list):
         """A tree with a leading run axis from ``rows`` (one host tree per row; rows
@@ -149,7 +155,7 @@ class RunRows:
 
         def leaf(i, x):
             def block(index):  # this device's rows of leaf i
-                return np.stack([np.asarray(by_row[k][i]) for k in range(*index[0].indices(self.n))])
+                return np.stack([np.asarray(by_row[k][i]) for k in shard_rows(index, self.n)])
             return jax.make_array_from_callback((self.n, *np.shape(x)), self.sharding, block)
 
         leaves = [leaf(i, x) for i, x in enumerate(jax.tree.leaves(ref))]
@@ -178,7 +184,7 @@ class RunRows:
         timeout aborts the process."""
         def one(x):
             for shard in x.addressable_shards:
-                rows = range(*shard.index[0].indices(x.shape[0])) if shard.index else range(x.shape[0])
+                rows = shard_rows(shard.index, x.shape[0])
                 if k in rows:
                     return shard.data[k - rows.start]
             raise ValueError(f"row {k} of a run axis of {x.shape[0]} is not held by this process")

@@ -243,7 +243,7 @@ ROWS_ON_FOUR_DEVICES = textwrap.dedent("""
 
 
 @pytest.mark.multidevice
-def test_a_run_row_is_read_on_the_one_device_that_holds_it(tmp_path):
+def test_a_run_row_is_read_on_the_one_device_that_holds_it():
     """Row k of a run axis sharded over 4 CPU devices (the checkpoint of run k) comes from
     the device holding it, never from a gather over the mesh: a program with a collective
     across devices, which XLA's CPU devices abort on a busy machine when one device arrives
