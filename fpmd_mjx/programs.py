@@ -133,10 +133,19 @@ class RunRows:
     """The run axis of one program: building inputs from per-row host values (placed
     over ``mesh``'s devices when given, which may span several processes) and reading
     rows back. ``local``: the rows whose shards this process holds (all of them in a
-    one-process job)."""
+    one-process job).
 
-    def __init__(self, num_rows: int, mesh=None):
+    ``barrier``: called by every process before each gather across processes (for
+    example :meth:`fpmd_mjx.distributed.Distributed.sync`, which waits for a peer as
+    long as its heartbeat goes on). Processes reach a gather apart by as long as they
+    compile and compute apart, and the runtime's CPU collectives give up on a peer
+    after 30 s (Gloo's setup) or 40 s (an all-reduce): on a busy machine a gather
+    without a barrier fails although every process is alive. (Orbax's collective
+    checkpoints synchronise with such collectives too: call :meth:`arrive` first.)"""
+
+    def __init__(self, num_rows: int, mesh=None, barrier=None):
         self.n = num_rows
+        self.barrier = barrier
         self.sharding = None if mesh is None else jax.sharding.NamedSharding(
             mesh, jax.sharding.PartitionSpec(mesh.axis_names[0]))
         if self.sharding is None:
@@ -165,10 +174,25 @@ class RunRows:
         """``{row: host tree}`` for every row, on every process (a gather across
         processes in a multi-process job: meant for small trees)."""
         if jax.process_count() > 1:
-            host = multihost_utils.process_allgather(tree, tiled=True)
+            host = self.across_processes(tree, tiled=True)
         else:
             host = jax.device_get(tree)
         return {k: jax.tree.map(lambda x, k=k: x[k], host) for k in range(self.n)}
+
+    def across_processes(self, tree, tiled: bool = False):
+        """``multihost_utils.process_allgather(tree, tiled)`` once this process's part of
+        ``tree`` is computed and every process has passed the ``barrier``: a host tree,
+        each process's leaves stacked on a new leading axis (concatenated when ``tiled``;
+        a global array comes back whole)."""
+        jax.block_until_ready(tree)
+        self.arrive()
+        return multihost_utils.process_allgather(tree, tiled=tiled)
+
+    def arrive(self) -> None:
+        """Wait at the ``barrier`` until every process is here (nothing without one):
+        before each exchange across processes (a gather, a collective checkpoint)."""
+        if self.barrier is not None and jax.process_count() > 1:
+            self.barrier()
 
     @staticmethod
     def first(x) -> np.ndarray:

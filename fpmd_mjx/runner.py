@@ -16,7 +16,6 @@ import time
 
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
 
 from fpmd_mjx.agents import ALGORITHMS
 from fpmd_mjx.checkpoint import GroupCheckpointer, RunCheckpointer, checkpoint_steps, state_steps
@@ -95,7 +94,8 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     gathered from the others), since orbax writes process-local arrays only there.
     ``--resume`` takes the newest of the group checkpoint and the step every run's own
     state checkpoint reached. ``sync()``, when given, is called at every chunk boundary
-    (the liveness check of :class:`fpmd_mjx.distributed.Distributed`; it raises to stop).
+    and before every gather and collective checkpoint across processes (the liveness check of
+    :class:`fpmd_mjx.distributed.Distributed`; it raises to stop).
 
     ``until``: stop at the first chunk end at or past env step ``until`` (a checkpoint
     is saved there; ``resume=True`` continues to ``cfg.total_steps``). ``recorder``
@@ -119,7 +119,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
     width = mesh.size if mesh is not None else 1
     padded = list(runs) + [runs[0]] * (-len(runs) % width)
     progs = programs(cfg, len(padded), grid_keys, mesh, env)
-    rows = RunRows(len(padded), mesh)
+    rows = RunRows(len(padded), mesh, barrier=sync)
     every = range(len(runs))  # the rows that are runs (the rest is padding)
     mine = [k for k in rows.local if k < len(runs)]  # the runs this process holds
     writer = jax.process_index() == 0  # writes the runs' checkpoints (all of them: see above)
@@ -151,6 +151,7 @@ def run_group(cfg, runs: list, resume: bool = False, progress: bool = True, mesh
         for k in improved:  # before any save: a resumed run compares against the true best
             best[k] = latest[k]
         if multi and periodic:
+            rows.arrive()
             group_ckpt.save(step, state, {"env_steps": step, "best_eval_return": [best[k] for k in every],
                                           "eval_return": [latest[k] for k in every]})
         if not (periodic or improved):
@@ -242,6 +243,7 @@ def _restore(trainer, runs, rows, group_dir, ckpts, keep):
                                 per_run)
         gc = GroupCheckpointer(group_dir, keep)
         try:
+            rows.arrive()
             state, meta = gc.restore(group_steps[0], template)
         finally:
             gc.close()
@@ -262,5 +264,5 @@ def _restore(trainer, runs, rows, group_dir, ckpts, keep):
     state = rows.put([parts[k][0] if k in parts else (fill if k in rows.local else None) for k in range(rows.n)])
     bests = [parts[k][1].get("best_eval_return", -math.inf) if k in parts else -math.inf for k in range(len(runs))]
     if jax.process_count() > 1:  # every process tracks every run's best
-        bests = np.max(multihost_utils.process_allgather(np.asarray(bests, np.float64)), axis=0).tolist()
+        bests = np.max(rows.across_processes(np.asarray(bests, np.float64)), axis=0).tolist()
     return state, dict(enumerate(bests))

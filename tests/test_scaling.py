@@ -255,6 +255,43 @@ def test_a_run_row_is_read_on_the_one_device_that_holds_it():
 
 
 
+LATE_GATHER = """
+import json, sys, time
+from fpmd_mjx.distributed import Distributed
+d = Distributed.from_args(sys.argv[1], 2, int(sys.argv[2]), peer_timeout=60)
+d.initialize()
+import jax, numpy as np
+from fpmd_mjx.programs import RunRows
+mesh = jax.sharding.Mesh(np.array(jax.devices()), ("runs",))  # one CPU device per process
+rows = RunRows(4, mesh, barrier=d.sync)
+tree = rows.put([{"w": np.full((2,), k, np.float32)} if k in rows.local else None for k in range(4)])
+doubled = jax.jit(lambda t: jax.tree.map(lambda x: 2 * x, t))(tree)
+if jax.process_index() == 1:
+    time.sleep(float(sys.argv[3]))  # as a process still compiling on a busy machine
+got = rows.get(doubled)
+ids = rows.across_processes(np.float64(jax.process_index()))
+d.shutdown()
+print("RESULT" + json.dumps({"w": [got[k]["w"].tolist() for k in range(4)], "ids": ids.tolist()}))
+"""
+
+
+@pytest.mark.multidevice
+def test_a_gather_across_processes_waits_for_a_process_that_arrives_late():
+    """Two processes gather a run axis (two rows each) while process 1 arrives 40 s late, past
+    the 30 s after which the runtime's CPU collectives give up on a peer (a failed sweep resume
+    in CI): the barrier first waits for it, as long as its heartbeat goes on, and both
+    processes get every row."""
+    address = f"127.0.0.1:{_free_port()}"
+    jobs = [subprocess.Popen([sys.executable, "-c", LATE_GATHER, address, str(p), "40"], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in (0, 1)]
+    for j in jobs:
+        out, err = j.communicate(timeout=600)
+        line = next((ln for ln in out.splitlines() if ln.startswith("RESULT")), None)
+        assert j.returncode == 0 and line, err[-3000:]
+        res = json.loads(line[len("RESULT"):])
+        assert res["w"] == [[2.0 * k] * 2 for k in range(4)] and res["ids"] == [0.0, 1.0]
+
+
 # ---- one run over several devices (data parallel) -------------------------------------------
 
 def test_data_parallel_devices_must_split_envs_and_batches_evenly():
