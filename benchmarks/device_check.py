@@ -267,6 +267,18 @@ def gpu_loops(s: Session, plan: dict, iteration: dict, args, share: float = 0.2)
            f"{flagged['ms_per_iteration']:.2f} ({ratio:.2f}x) |"])
 
 
+def learning_iterations(left_s: float, ms_per_iteration: float, compile_s: float, warmup_steps: int,
+                        num_envs: int, share: float = 0.7) -> int:
+    """Training iterations (vector steps with their updates) that fit in ``left_s`` seconds
+    once the learning run's fixed costs are paid: its compilation, taken as twice step 2's
+    (the runner compiles warm-up, training and evaluation programs), and its warm-up of
+    ``warmup_steps`` env steps, each vector step of which costs at most one iteration (it
+    runs no update). ``share`` of what is left trains; the rest covers the evaluations and
+    checkpoints. 0 when nothing fits."""
+    fixed_s = 2 * compile_s + warmup_steps / num_envs * ms_per_iteration / 1e3
+    return max(0, int(share * (left_s - fixed_s) * 1e3 / ms_per_iteration))
+
+
 def learning(s: Session, plan: dict, iteration: dict) -> None:
     """A prefix of one Table-1 cell (FPMD-M on ``train_env``, the paper config, ``learn_seeds``
     seeds) for the time left; replayed in Gymnasium when it reaches the paper's budget."""
@@ -276,12 +288,13 @@ def learning(s: Session, plan: dict, iteration: dict) -> None:
 
     k = plan["learn_seeds"]
     rate = iteration.get(k) or next(iter(iteration.values()), None)
-    if rate is None or s.left() < 30:
+    protocol = load_config("fpmd_m", plan["train_env"], plan["learn_overrides"])
+    iters = 0 if rate is None else learning_iterations(s.left(), rate["ms_per_iteration"], rate["compile_s"],
+                                                       protocol.warmup_steps, protocol.num_envs)
+    if iters < 2:
         s.add("learning", None, ["## Learning run", "not run (budget)"])
         return
-    protocol = load_config("fpmd_m", plan["train_env"], plan["learn_overrides"])
-    iters = int(0.5 * s.left() * 1e3 / rate["ms_per_iteration"])
-    fits = protocol.warmup_steps + max(iters, 2) * protocol.num_envs
+    fits = protocol.warmup_steps + iters * protocol.num_envs
     steps = min(protocol.total_steps, fits, plan["max_learn_steps"] or fits)
     cfg = protocol.replace(total_steps=steps)
     finished = steps >= protocol.total_steps
