@@ -15,7 +15,13 @@
 #
 # On a shared CPU start it niced and detached:
 #   mkdir -p runs && setsid nohup nice -n 19 bash scripts/locomotion_sweep.sh > runs/locomotion.log 2>&1 < /dev/null &
-# PROGRAMS ("algo:task ..."), SEEDS, STEPS, OUT, DOCS and PY may be overridden from the environment.
+# PROGRAMS ("algo:task ..."), SEEDS, STEPS, OUT, DOCS and PY may be overridden from the environment;
+# SET ("key=value ...") adds config overrides (--set) to every program, for a variant of the
+# recipe: give it its own OUT and DOCS, so that its runs and results stay apart from the recipe's.
+# Hopper at HalfCheetah's 0.5 updates per env step (docs/locomotion.md), for example:
+#   OUT=runs/locomotion_hopper_utd05 DOCS=docs/results/locomotion_hopper_utd05 PROGRAMS=fpmd_m:hopper \
+#   SET="updates_per_step=4 alpha_update_every=188 actor_lr_decay_begin=37500 actor_lr_decay_end=112500" \
+#       bash scripts/locomotion_sweep.sh
 cd "$(dirname "$0")/.."
 # Where Linux groups each session for scheduling (autogroup), nice only ranks the processes of
 # this session against each other: lower the whole group too, so the chain yields the CPU.
@@ -26,6 +32,8 @@ DOCS=${DOCS:-docs/results/locomotion}
 STEPS=${STEPS:-310000}
 PROGRAMS=${PROGRAMS:-fpmd_m:half_cheetah fpmd_m:hopper td3:hopper fpmd_r:half_cheetah fpmd_r:hopper}
 SEEDS=${SEEDS:-0 1 2}
+sets=()
+for kv in ${SET:-}; do sets+=(--set "$kv"); done
 mkdir -p "$OUT"
 for program in $PROGRAMS; do
     algo=${program%%:*} task=${program#*:}
@@ -39,7 +47,7 @@ for program in $PROGRAMS; do
         [ -f "$out/sweep.json" ] && resume=(--resume)
         echo "$(date -Is) start $algo $task seed $seed ${resume[*]}"
         "$PY" scripts/sweep.py --envs "$task" --algos "$algo" --seeds 1 --seed "$seed" \
-            --config configs/quick_locomotion.yaml --steps "$STEPS" --out "$out" --no-progress "${resume[@]}" \
+            --config configs/quick_locomotion.yaml --steps "$STEPS" --out "$out" --no-progress "${sets[@]}" "${resume[@]}" \
             >> "$out.log" 2>&1
         rc=$?
         echo "$(date -Is) end $algo $task seed $seed: exit $rc"
