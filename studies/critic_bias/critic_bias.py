@@ -67,7 +67,7 @@ def discounted_returns(reward: np.ndarray, terminated: np.ndarray, cut: np.ndarr
     for t in range(T - 1, -1, -1):
         term, c = terminated[t] > 0, cut[t]
         g = reward[t] + gamma * np.where(term | c, 0.0, g)
-        # steps to the next time-limit cut (or the data's end) on this episode; inf past a termination
+        # steps to the episode's time-limit cut (or the data's end); an episode that terminates is known throughout
         to_cut = np.where(c, 0, to_cut + 1)
         ended = np.where(term, True, np.where(c, False, ended))
         G[t], known[t] = g, ended | (to_cut >= horizon)
