@@ -1,0 +1,119 @@
+"""How spread are FPMD-R's best-of-N candidates at the Euler steps it trains with?
+
+    python studies/flow_spread/flow_spread.py runs/locomotion/fpmd_r-half_cheetah-seed0/half_cheetah-fpmd_r/seed_0 \
+        --nfe 1 2 5 10 20 50 --json studies/flow_spread/half_cheetah_fpmd_r_seed0.json
+
+FPMD-R draws its N candidates per state (Eq. 18) by integrating the learned flow from the
+Gaussian prior with ``flow_steps`` Euler steps. Few Euler steps of a flow towards a narrow
+target under-disperse it: for a Gaussian target N(mu, sigma^2) and the exact velocity field of
+the straight-line path (Eq. 5), K Euler steps give a sample of std ``sigma * r(sigma, K)``
+with r < 1, the more so the narrower the target (``--theory`` prints r). This measures it on a
+trained policy: for every chosen periodic checkpoint of a run directory it restores the full
+training state, takes the next observations of the last ``--states`` transitions of the replay
+buffer, draws ``num_particles`` candidates per state from the online policy (the one the
+update samples from) at each ``--nfe``, all from the same prior draw, and prints the
+candidates' std over N in normalised action units, averaged over states and action dimensions
+(the ``policy_spread`` of metrics.csv, which is measured at ``flow_steps``). The large-NFE
+figure approximates the spread of the distribution the flow has learned.
+
+While the run is still training, point this at a copy of its run directory (or of the
+checkpoints wanted, under ``checkpoints/``): the program rotates its periodic checkpoints out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from fpmd_mjx import jax_setup  # noqa: E402,F401  (quiets XLA's logs: imported before jax)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fpmd_mjx.checkpoint import RunCheckpointer, checkpoint_steps  # noqa: E402
+from fpmd_mjx.rebuild import load_policy  # noqa: E402
+
+
+def euler_std_ratio(sigma: float, nfe: int) -> float:
+    """r(sigma, K): the std of K Euler steps of the exact straight-path flow from N(0, 1) to
+    N(mu, sigma^2), over sigma. The field is v(x, t) = mu + k(t) (x - t mu) with
+    k(t) = (t sigma^2 - (1 - t)) / ((1 - t)^2 + t^2 sigma^2), so each step multiplies the
+    deviation from the mean path by 1 + k(t) / K."""
+    r, h = 1.0, 1.0 / nfe
+    for i in range(nfe):
+        t = i * h
+        r *= 1.0 + h * (t * sigma**2 - (1.0 - t)) / ((1.0 - t) ** 2 + t**2 * sigma**2)
+    return abs(r) / sigma
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", nargs="?", help="a run directory with checkpoints/ (one seed)")
+    p.add_argument("--steps", type=int, nargs="*", default=None, help="checkpoint env steps (default: all kept)")
+    p.add_argument("--nfe", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50], help="Euler steps to sample with")
+    p.add_argument("--states", type=int, default=1024, help="states from the end of the buffer (default 1024)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--theory", action="store_true", help="print r(sigma, K) for the Gaussian case and stop")
+    p.add_argument("--json", default=None, help="write the rows here")
+    return p.parse_args(argv)
+
+
+def theory_rows(nfes) -> list[dict]:
+    return [{"sigma": s, **{f"nfe_{k}": euler_std_ratio(s, k) for k in nfes}} for s in (0.3, 0.15, 0.08, 0.05)]
+
+
+def study(run_dir: str, steps, nfes, n_states: int, seed: int) -> list[dict]:
+    ckpt_dirs = {s: os.path.join(run_dir, "checkpoints", str(s)) for s in checkpoint_steps(run_dir)}
+    chosen = sorted(ckpt_dirs) if not steps else steps
+    missing = [s for s in chosen if s not in ckpt_dirs]
+    if missing:
+        raise SystemExit(f"error: no checkpoint at env steps {missing} in {run_dir!r}; kept: {sorted(ckpt_dirs)}")
+    cfg, trainer, _, _ = load_policy(ckpt_dirs[chosen[0]])
+    template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    n = cfg.num_particles
+
+    def spread(policy, obs, key, nfe):
+        cands = trainer.agent.sample(policy, jnp.repeat(obs[:, None], n, axis=1), key, nfe)  # (B, N, act_dim)
+        return jnp.std(cands, axis=1).mean()
+
+    spread = jax.jit(spread, static_argnums=3)
+    ckpt, rows = RunCheckpointer(run_dir), []
+    try:
+        for step in chosen:
+            state, _ = ckpt.restore_state(template, at_most=step)
+            written = int(np.asarray(state.iteration)) * cfg.num_envs
+            nxt = np.asarray(state.buffer.experience["next_obs"]).reshape(-1, trainer.env.observation_size)
+            obs = jnp.asarray(nxt[max(0, written - n_states):written])
+            key = jax.random.PRNGKey(seed)
+            row = {"env_steps": step, "states": int(obs.shape[0]), "flow_steps": cfg.flow_steps,
+                   **{f"nfe_{k}": float(spread(state.agent.policy, obs, key, k)) for k in nfes}}
+            rows.append(row)
+            print(f"{step:>8}  " + "  ".join(f"NFE {k}: {row[f'nfe_{k}']:.4f}" for k in nfes), flush=True)
+    finally:
+        ckpt.close()
+    return rows
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.theory:
+        for r in theory_rows(args.nfe):
+            print(f"sigma {r['sigma']:.2f}  " + "  ".join(f"K={k}: {r[f'nfe_{k}']:.3f}" for k in args.nfe))
+        return 0
+    if not args.run_dir or not os.path.isdir(os.path.join(args.run_dir, "checkpoints")):
+        print(f"error: {args.run_dir!r} has no checkpoints/ (a run directory of one seed is needed)", file=sys.stderr)
+        return 2
+    rows = study(args.run_dir, args.steps, args.nfe, args.states, args.seed)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump({"run_dir": args.run_dir, "states": args.states, "rows": rows,
+                       "theory": theory_rows(args.nfe)}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
