@@ -110,6 +110,7 @@ class Config:
     # flow policy (FPMD-R / FPMD-M / DPMD)
     flow_steps: int = 20  # Euler steps (FPMD-R) / diffusion steps (DPMD) when acting and in targets
     eval_flow_steps: int = 1  # NFE at evaluation (FPMD-R); FPMD-M always uses 1
+    flow_grid_power: float = 1.0  # FPMD-R's Euler grid t_k = 1 - (1 - k/K)^power; 1: uniform (the paper)
     num_particles: int = 32  # best-of-N candidates, Eq. (18)
     prior_scale: float = 0.5  # a_0 ~ prior_scale * N(0, I) when sampling
     train_prior_scale: float = 1.0  # a_0 ~ train_prior_scale * N(0, I) in the flow losses
@@ -224,7 +225,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _HINTS = typing.get_type_hints(Config)
 _POSITIVE = {
     "total_steps", "num_envs", "updates_per_step", "chunk_iterations", "devices", "batch_size", "buffer_size",
-    "flow_steps", "eval_flow_steps", "num_particles", "policy_delay", "alpha_update_every",
+    "flow_steps", "eval_flow_steps", "flow_grid_power", "num_particles", "policy_delay", "alpha_update_every",
     "eval_every", "eval_episodes", "checkpoint_every", "keep_checkpoints", "time_embed_dim",
     "critic_lr", "actor_lr", "actor_lr_final", "lam", "alpha_init", "prior_scale", "train_prior_scale",
     "ppo_unroll_length", "ppo_num_minibatches", "ppo_updates_per_batch", "ppo_clipping_epsilon",

@@ -4,7 +4,8 @@ Conventions
 -----------
 * FPMD-R (rectified flow, Eq. 6-8): noise ``a0`` at t = 0, action ``a1`` at t = 1,
   ``a_t = t a1 + (1 - t) a0`` and the target velocity is ``a1 - a0``; sampling is
-  Euler integration of ``da/dt = v(a, t)`` from 0 to 1 with K steps (NFE = K).
+  Euler integration of ``da/dt = v(a, t)`` from 0 to 1 with K steps (NFE = K), uniform
+  or on a grid with shorter steps near t = 1 (``euler_grid``).
 * FPMD-M (MeanFlow, Eq. 14-16): written with time reversed (tau = 1 - t), as in
   MeanFlow (Geng et al., 2025): action at tau = 0, noise ``z`` at tau = 1,
   ``x_tau = (1 - tau) a + tau z``, ``v = z - a``. The average velocity
@@ -24,27 +25,44 @@ import jax
 import jax.numpy as jnp
 
 
-def euler_times(num_steps: int) -> jax.Array:
-    """The times t_k = k / num_steps (k < num_steps) at which ``euler_sample`` evaluates v: (num_steps,)."""
-    return jnp.arange(num_steps) * (1.0 / num_steps)
+def euler_grid(num_steps: int, power: float = 1.0) -> jax.Array:
+    """The Euler grid 0 = t_0 < t_1 < ... < t_K = 1, t_k = 1 - (1 - k / K)^power: (num_steps + 1,).
+
+    ``power`` 1 is the uniform grid t_k = k / K. A larger power takes shorter steps near t = 1,
+    where the straight-path field of a narrow target changes fastest: K uniform steps towards
+    N(mu, sigma^2) shrink the sample's spread to 0.30 sigma at K = 5 and sigma = 0.08 (0.76 at
+    K = 20), power 2 to 0.66 sigma at K = 5 (studies/flow_spread)."""
+    k = jnp.arange(num_steps + 1)
+    if power == 1.0:
+        return k * (1.0 / num_steps)
+    return 1.0 - (1.0 - k / num_steps) ** power
 
 
-def euler_sample(v_fn, a0: jax.Array, num_steps: int, return_path: bool = False, step_inputs=None):
-    """Integrate the flow from ``a0`` (t=0) to t=1 with ``num_steps`` Euler steps.
+def euler_times(num_steps: int, power: float = 1.0) -> jax.Array:
+    """The times t_k (k < num_steps) of ``euler_grid`` at which ``euler_sample`` evaluates v: (num_steps,)."""
+    return euler_grid(num_steps, power)[:-1]
+
+
+def euler_sample(v_fn, a0: jax.Array, num_steps: int, return_path: bool = False, step_inputs=None,
+                 power: float = 1.0):
+    """Integrate the flow from ``a0`` (t=0) to t=1 with ``num_steps`` Euler steps on
+    ``euler_grid(num_steps, power)`` (uniform by default).
 
     ``v_fn(a, t)``, or ``v_fn(a, t, step_inputs[k])`` when ``step_inputs`` (leading axis
     num_steps, e.g. the embeddings of ``euler_times``) is given. Returns the final sample
     (..., act_dim), or with ``return_path`` the whole path (num_steps + 1, ..., act_dim).
     """
-    dt = 1.0 / num_steps
+    grid = euler_grid(num_steps, power)
+    # uniform: every step exactly 1 / K (differences of the grid would round)
+    dts = jnp.full((num_steps,), 1.0 / num_steps) if power == 1.0 else jnp.diff(grid)
 
     def step(a, xs):
-        k, inp = xs
-        t = jnp.full(a.shape[:-1], k * dt, a.dtype)
+        t_k, dt, inp = xs
+        t = jnp.full(a.shape[:-1], t_k, a.dtype)
         a = a + dt * (v_fn(a, t) if step_inputs is None else v_fn(a, t, inp))
         return a, a
 
-    a1, path = jax.lax.scan(step, a0, (jnp.arange(num_steps), step_inputs))
+    a1, path = jax.lax.scan(step, a0, (grid[:-1], dts, step_inputs))
     if return_path:
         return jnp.concatenate([a0[None], path], axis=0)
     return a1

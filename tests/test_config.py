@@ -82,6 +82,7 @@ def test_config_is_frozen():
 @pytest.mark.parametrize("overrides, words", [
     ({"lr": "3e-4"}, ["unknown config key 'lr'", "actor_lr"]),
     ({"num_envs": "0"}, ["num_envs must be > 0"]),
+    ({"flow_grid_power": "0"}, ["flow_grid_power must be > 0"]),
     ({"num_envs": "two"}, ["bad value 'two' for num_envs"]),
     ({"weighting": "softmax"}, ["unknown weighting 'softmax'", "paper, per_state, authors"]),
     ({"eval_rule": "greedy"}, ["unknown eval_rule 'greedy'", "valid: sample, best_of_n"]),

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from fpmd_mjx import flows
+from fpmd_mjx.agents.fpmd import make_fpmd
+from tests.tiny import tiny_config
 
 
 def test_flow_matching_loss_is_zero_for_exact_velocity_of_straight_line():
@@ -36,6 +38,51 @@ def test_euler_path_has_num_steps_plus_one_points_and_ends_at_sample():
     assert path.shape == (5, 5, 2)
     np.testing.assert_allclose(path[-1], flows.euler_sample(v_fn, a0, 4), atol=1e-6)
     np.testing.assert_allclose(path[-1], 1.0, atol=1e-6)
+
+
+def test_euler_grid_is_uniform_at_power_one_and_shortens_the_last_steps_above():
+    np.testing.assert_allclose(flows.euler_grid(5), np.arange(6) / 5, atol=1e-7)
+    g = np.asarray(flows.euler_grid(5, 2.0))
+    assert g[0] == 0.0 and g[-1] == 1.0
+    steps = np.diff(g)
+    assert np.all(steps > 0) and np.all(np.diff(steps) < 0)  # each step shorter than the one before
+    np.testing.assert_allclose(flows.euler_times(5, 2.0), g[:-1])
+
+
+def _gaussian_target_field(mu, sigma):
+    # The exact marginal velocity of the straight path from N(0, 1) to N(mu, sigma^2):
+    # v(x, t) = mu + k(t) (x - t mu), k(t) = (t sigma^2 - (1 - t)) / ((1 - t)^2 + t^2 sigma^2).
+    def v_fn(a, t):
+        t = t[..., None]
+        return mu + (t * sigma**2 - (1 - t)) / ((1 - t) ** 2 + t**2 * sigma**2) * (a - t * mu)
+    return v_fn
+
+
+@pytest.mark.parametrize("power,lo,hi", [(1.0, 0.25, 0.35), (2.0, 0.60, 0.72)])
+def test_few_uniform_euler_steps_under_disperse_a_narrow_target_and_a_power_two_grid_much_less(power, lo, hi):
+    # 5 Euler steps towards N(0.3, 0.08^2): the uniform grid keeps about 0.30 of the spread,
+    # the power-2 grid about 0.66, both ending on the target's mean (studies/flow_spread).
+    sigma = 0.08
+    a0 = jax.random.normal(jax.random.PRNGKey(3), (20000, 1))
+    a1 = flows.euler_sample(_gaussian_target_field(0.3, sigma), a0, 5, power=power)
+    assert lo < float(jnp.std(a1)) / sigma < hi
+    assert abs(float(jnp.mean(a1)) - 0.3) < 0.01
+
+
+def test_constant_field_is_integrated_exactly_on_any_grid():
+    a0 = jnp.zeros((3, 2))
+    for power in (1.0, 2.0, 3.0):
+        np.testing.assert_allclose(flows.euler_sample(lambda a, t: jnp.full_like(a, 0.7), a0, 5, power=power),
+                                   0.7, atol=1e-6)
+
+
+def test_fpmd_r_samples_on_its_configured_grid_and_its_one_step_evaluation_ignores_it():
+    obs = jax.random.normal(jax.random.PRNGKey(0), (6, 4))
+    key = jax.random.PRNGKey(1)
+    uniform, power2 = (make_fpmd(tiny_config("fpmd_r", flow_grid_power=p), 4, 1, "r") for p in (1.0, 2.0))
+    params = uniform.init(jax.random.PRNGKey(2)).policy
+    np.testing.assert_allclose(uniform.sample(params, obs, key, 1), power2.sample(params, obs, key, 1), atol=1e-6)
+    assert float(jnp.abs(uniform.sample(params, obs, key, 5) - power2.sample(params, obs, key, 5)).max()) > 1e-4
 
 
 def _toy_u(x, r, t):

@@ -16,7 +16,8 @@ from fpmd_mjx.networks import MeanVelocityField, VelocityField
 
 
 def flow_policy(cfg, act_dim: int) -> PolicyModel:
-    """FPMD-R: v_theta(a_t, t | s), Euler sampling from a0 ~ prior_scale * N(0, I)."""
+    """FPMD-R: v_theta(a_t, t | s), Euler sampling from a0 ~ prior_scale * N(0, I) on the grid
+    ``flows.euler_grid(nfe, cfg.flow_grid_power)`` (uniform at power 1; one step is always [0, 1])."""
     net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
                         time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding)
 
@@ -25,11 +26,12 @@ def flow_policy(cfg, act_dim: int) -> PolicyModel:
 
     def prepare(params, nfe):
         """The time embeddings of the ``nfe`` Euler times, computed once per call, not per sample: (nfe, E)."""
-        return net.embed_times(params, flows.euler_times(nfe))
+        return net.embed_times(params, flows.euler_times(nfe, cfg.flow_grid_power))
 
     def prepared_path(params, temb, obs, key, nfe, return_path=True):
         a0 = cfg.prior_scale * jax.random.normal(key, obs.shape[:-1] + (act_dim,))
-        return flows.euler_sample(lambda a, t, e: net.apply(params, obs, a, t, temb=e), a0, nfe, return_path, temb)
+        return flows.euler_sample(lambda a, t, e: net.apply(params, obs, a, t, temb=e), a0, nfe, return_path, temb,
+                                  power=cfg.flow_grid_power)
 
     def path(params, obs, key, nfe, return_path=True):
         return prepared_path(params, prepare(params, nfe), obs, key, nfe, return_path)

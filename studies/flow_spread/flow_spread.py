@@ -7,7 +7,8 @@ FPMD-R draws its N candidates per state (Eq. 18) by integrating the learned flow
 Gaussian prior with ``flow_steps`` Euler steps. Few Euler steps of a flow towards a narrow
 target under-disperse it: for a Gaussian target N(mu, sigma^2) and the exact velocity field of
 the straight-line path (Eq. 5), K Euler steps give a sample of std ``sigma * r(sigma, K)``
-with r < 1, the more so the narrower the target (``--theory`` prints r). This measures it on a
+with r < 1, the more so the narrower the target (``--theory`` prints r); a grid with shorter steps near
+t = 1 (``flows.euler_grid``, the ``flow_grid_power`` config key) much less. This measures it on a
 trained policy: for every chosen periodic checkpoint of a run directory it restores the full
 training state, takes the next observations of the last ``--states`` transitions of the replay
 buffer, draws ``num_particles`` candidates per state from the online policy (the one the
@@ -33,18 +34,19 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fpmd_mjx import flows  # noqa: E402
 from fpmd_mjx.checkpoint import RunCheckpointer, checkpoint_steps  # noqa: E402
+from fpmd_mjx.networks import VelocityField  # noqa: E402
 from fpmd_mjx.rebuild import load_policy  # noqa: E402
 
 
-def euler_std_ratio(sigma: float, nfe: int) -> float:
-    """r(sigma, K): the std of K Euler steps of the exact straight-path flow from N(0, 1) to
-    N(mu, sigma^2), over sigma. The field is v(x, t) = mu + k(t) (x - t mu) with
-    k(t) = (t sigma^2 - (1 - t)) / ((1 - t)^2 + t^2 sigma^2), so each step multiplies the
-    deviation from the mean path by 1 + k(t) / K."""
-    r, h = 1.0, 1.0 / nfe
-    for i in range(nfe):
-        t = i * h
+def euler_std_ratio(sigma: float, nfe: int, power: float = 1.0) -> float:
+    """r(sigma, K): the std of K Euler steps (on ``flows.euler_grid(K, power)``) of the exact straight-path
+    flow from N(0, 1) to N(mu, sigma^2), over sigma. The field is v(x, t) = mu + k(t) (x - t mu)
+    with k(t) = (t sigma^2 - (1 - t)) / ((1 - t)^2 + t^2 sigma^2), so a step of length h from t
+    multiplies the deviation from the mean path by 1 + h k(t)."""
+    r, ts = 1.0, np.asarray(flows.euler_grid(nfe, power), np.float64)
+    for t, h in zip(ts[:-1], np.diff(ts)):
         r *= 1.0 + h * (t * sigma**2 - (1.0 - t)) / ((1.0 - t) ** 2 + t**2 * sigma**2)
     return abs(r) / sigma
 
@@ -54,6 +56,8 @@ def parse_args(argv=None):
     p.add_argument("run_dir", nargs="?", help="a run directory with checkpoints/ (one seed)")
     p.add_argument("--steps", type=int, nargs="*", default=None, help="checkpoint env steps (default: all kept)")
     p.add_argument("--nfe", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50], help="Euler steps to sample with")
+    p.add_argument("--power", type=float, nargs="+", default=[1.0],
+                   help="Euler grid powers to sample with (1: uniform steps; the flow_grid_power config key)")
     p.add_argument("--states", type=int, default=1024, help="states from the end of the buffer (default 1024)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--theory", action="store_true", help="print r(sigma, K) for the Gaussian case and stop")
@@ -61,11 +65,16 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def theory_rows(nfes) -> list[dict]:
-    return [{"sigma": s, **{f"nfe_{k}": euler_std_ratio(s, k) for k in nfes}} for s in (0.3, 0.15, 0.08, 0.05)]
+def label(nfe: int, power: float) -> str:
+    return f"nfe_{nfe}" if power == 1.0 else f"nfe_{nfe}_power_{power:g}"
 
 
-def study(run_dir: str, steps, nfes, n_states: int, seed: int) -> list[dict]:
+def theory_rows(nfes, powers) -> list[dict]:
+    return [{"sigma": s, **{label(k, p): euler_std_ratio(s, k, p) for p in powers for k in nfes}}
+            for s in (0.3, 0.15, 0.08, 0.05)]
+
+
+def study(run_dir: str, steps, nfes, powers, n_states: int, seed: int) -> list[dict]:
     ckpt_dirs = {s: os.path.join(run_dir, "checkpoints", str(s)) for s in checkpoint_steps(run_dir)}
     chosen = sorted(ckpt_dirs) if not steps else steps
     missing = [s for s in chosen if s not in ckpt_dirs]
@@ -73,13 +82,19 @@ def study(run_dir: str, steps, nfes, n_states: int, seed: int) -> list[dict]:
         raise SystemExit(f"error: no checkpoint at env steps {missing} in {run_dir!r}; kept: {sorted(ckpt_dirs)}")
     cfg, trainer, _, _ = load_policy(ckpt_dirs[chosen[0]])
     template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    n = cfg.num_particles
+    n, act_dim = cfg.num_particles, trainer.env.action_size
+    net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
+                        time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding)
 
-    def spread(policy, obs, key, nfe):
-        cands = trainer.agent.sample(policy, jnp.repeat(obs[:, None], n, axis=1), key, nfe)  # (B, N, act_dim)
-        return jnp.std(cands, axis=1).mean()
+    def spread(policy, obs, key, nfe, power):
+        """Candidates as FPMD-R draws them (prior_scale * N(0, I), Euler steps, clipped), on
+        ``flows.euler_grid(nfe, power)``; their std over N, averaged: (B, N, act_dim) -> scalar."""
+        o = jnp.repeat(obs[:, None], n, axis=1)
+        a0 = cfg.prior_scale * jax.random.normal(key, o.shape[:-1] + (act_dim,))
+        a = flows.euler_sample(lambda a, t: net.apply(policy, o, a, t), a0, nfe, power=power)
+        return jnp.std(jnp.clip(a, -1.0, 1.0), axis=1).mean()
 
-    spread = jax.jit(spread, static_argnums=3)
+    spread_jit = jax.jit(spread, static_argnums=(3, 4))
     ckpt, rows = RunCheckpointer(run_dir), []
     try:
         for step in chosen:
@@ -89,9 +104,11 @@ def study(run_dir: str, steps, nfes, n_states: int, seed: int) -> list[dict]:
             obs = jnp.asarray(nxt[max(0, written - n_states):written])
             key = jax.random.PRNGKey(seed)
             row = {"env_steps": step, "states": int(obs.shape[0]), "flow_steps": cfg.flow_steps,
-                   **{f"nfe_{k}": float(spread(state.agent.policy, obs, key, k)) for k in nfes}}
+                   **{label(k, p): float(spread_jit(state.agent.policy, obs, key, k, p))
+                      for p in powers for k in nfes}}
             rows.append(row)
-            print(f"{step:>8}  " + "  ".join(f"NFE {k}: {row[f'nfe_{k}']:.4f}" for k in nfes), flush=True)
+            cells = "  ".join(f"{k}: {v:.4f}" for k, v in row.items() if k.startswith("nfe"))
+            print(f"{step:>8}  {cells}", flush=True)
     finally:
         ckpt.close()
     return rows
@@ -100,18 +117,18 @@ def study(run_dir: str, steps, nfes, n_states: int, seed: int) -> list[dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.theory:
-        for r in theory_rows(args.nfe):
-            print(f"sigma {r['sigma']:.2f}  " + "  ".join(f"K={k}: {r[f'nfe_{k}']:.3f}" for k in args.nfe))
+        for r in theory_rows(args.nfe, args.power):
+            print(f"sigma {r['sigma']:.2f}  " + "  ".join(f"{k}: {v:.3f}" for k, v in r.items() if k != "sigma"))
         return 0
     if not args.run_dir or not os.path.isdir(os.path.join(args.run_dir, "checkpoints")):
         print(f"error: {args.run_dir!r} has no checkpoints/ (a run directory of one seed is needed)", file=sys.stderr)
         return 2
-    rows = study(args.run_dir, args.steps, args.nfe, args.states, args.seed)
+    rows = study(args.run_dir, args.steps, args.nfe, args.power, args.states, args.seed)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             json.dump({"run_dir": args.run_dir, "states": args.states, "rows": rows,
-                       "theory": theory_rows(args.nfe)}, f, indent=1)
+                       "theory": theory_rows(args.nfe, args.power)}, f, indent=1)
     return 0
 
 
