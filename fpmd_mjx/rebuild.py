@@ -8,11 +8,13 @@ whose agent gives the shapes the saved arrays are restored into.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Iterator, Sequence
+
+import jax
 
 import fpmd_mjx
-from fpmd_mjx.checkpoint import (FORMAT, CheckpointError, DamagedCheckpoint, read_meta, restore_item, step_dirs,
-                                 warn_damaged)
+from fpmd_mjx.checkpoint import (FORMAT, CheckpointError, DamagedCheckpoint, RunCheckpointer, checkpoint_steps,
+                                 read_meta, restore_item, step_dirs, warn_damaged)
 from fpmd_mjx.config import ConfigError, from_dict
 from fpmd_mjx.envs import foreign
 from fpmd_mjx.train import make_train
@@ -70,3 +72,27 @@ def load_critic(step_dir: str, trainer) -> Any:
     if not os.path.isdir(path):
         raise CheckpointError(f"checkpoint {step_dir!r} holds no critic parameters (saved by newer versions only)")
     return restore_item(step_dir, "critic", trainer.agent.critic_params, trainer.agent)
+
+
+def checkpoint_states(run_dir: str, steps: Sequence[int] | None = None) -> Iterator[tuple]:
+    """The full training states (replay buffer included) of one seed's periodic checkpoints,
+    for studies of a finished or running run: yields ``(step, cfg, trainer, state)``, oldest
+    first, for the env steps ``steps`` (default: every checkpoint kept). Raises CheckpointError
+    naming the steps asked for that are not kept, and the kept ones, or a run directory
+    without checkpoints."""
+    if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        raise CheckpointError(f"{run_dir!r} has no checkpoints/ (a run directory of one seed is needed)")
+    ckpt_dirs = {s: os.path.join(run_dir, "checkpoints", str(s)) for s in checkpoint_steps(run_dir)}
+    chosen = sorted(ckpt_dirs) if not steps else list(steps)
+    missing = [s for s in chosen if s not in ckpt_dirs]
+    if missing:
+        raise CheckpointError(f"no checkpoint at env steps {missing} in {run_dir!r}; kept: {sorted(ckpt_dirs)}")
+    cfg, trainer, _, _ = load_policy(ckpt_dirs[chosen[0]])
+    template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    ckpt = RunCheckpointer(run_dir)
+    try:
+        for step in chosen:
+            state, _ = ckpt.restore_state(template, at_most=step)
+            yield step, cfg, trainer, state
+    finally:
+        ckpt.close()

@@ -4,6 +4,10 @@ import importlib.util
 import os
 
 import numpy as np
+import pytest
+
+from fpmd_mjx.checkpoint import CheckpointError
+from fpmd_mjx.rebuild import checkpoint_states
 
 _PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "studies", "critic_bias",
                      "critic_bias.py")
@@ -35,3 +39,11 @@ def test_the_buffers_items_are_read_back_as_interleaved_env_streams():
     streams = critic_bias.by_stream(np.concatenate([items, np.zeros((1, 5, 1))], axis=1), 1, T, E)
     assert streams.shape == (T, E, 1)
     assert streams[:, 1, 0].tolist() == [1, 4, 7, 10]  # env 1's steps in time order
+
+
+def test_the_studies_checkpoint_reader_names_a_directory_without_checkpoints_and_missing_steps(tmp_path):
+    with pytest.raises(CheckpointError, match="has no checkpoints/"):
+        next(checkpoint_states(str(tmp_path)))
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(CheckpointError, match=r"no checkpoint at env steps \[5000\].*kept: \[\]"):
+        next(checkpoint_states(str(tmp_path), [5000]))

@@ -39,8 +39,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fpmd_mjx.agents import critic as C  # noqa: E402
-from fpmd_mjx.checkpoint import RunCheckpointer, checkpoint_steps  # noqa: E402
-from fpmd_mjx.rebuild import load_policy  # noqa: E402
+from fpmd_mjx.checkpoint import CheckpointError  # noqa: E402
+from fpmd_mjx.rebuild import checkpoint_states  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -82,55 +82,46 @@ def by_stream(x: np.ndarray, item_ndim: int, T: int, E: int) -> np.ndarray:
 
 
 def study(run_dir: str, steps, window: int, horizon: int) -> list[dict]:
-    ckpt_dirs = {s: os.path.join(run_dir, "checkpoints", str(s)) for s in checkpoint_steps(run_dir)}
-    chosen = sorted(ckpt_dirs) if not steps else steps
-    missing = [s for s in chosen if s not in ckpt_dirs]
-    if missing:
-        raise SystemExit(f"error: no checkpoint at env steps {missing} in {run_dir!r}; kept: {sorted(ckpt_dirs)}")
-    cfg, trainer, _, _ = load_policy(ckpt_dirs[chosen[0]])
-    template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    qnet = C.make_critic(cfg, trainer.env.observation_size, trainer.env.action_size)[0]
-    q_fn = jax.jit(lambda p, o, a: C.q_min(qnet, p, o, a))
-    ckpt, rows = RunCheckpointer(run_dir), []
-    try:
-        for step in chosen:
-            state, _ = ckpt.restore_state(template, at_most=step)
-            exp = jax.tree.map(np.asarray, state.buffer.experience)
-            n = int(np.asarray(state.iteration)) * cfg.num_envs  # items written (the buffer never wraps here)
-            if n > cfg.buffer_size:
-                raise SystemExit(f"error: the buffer of {run_dir!r} wrapped (buffer_size {cfg.buffer_size} < {n})")
-            E = cfg.num_envs
-            T = n // E
-            item_ndim = {"obs": 1, "action": 1, "reward": 0, "next_obs": 1, "terminated": 0}
-            obs, act, rew, nxt, term = (by_stream(exp[k], item_ndim[k], T, E) for k in item_ndim)
-            cut = np.zeros((T, E), bool)
-            cut[:-1] = (term[:-1] == 0) & np.any(nxt[:-1] != obs[1:], axis=-1)
-            cut[-1] = term[-1] == 0
-            G, known = discounted_returns(cfg.reward_scale * rew, term, cut, cfg.gamma, horizon)
-            lo = max(0, T - window // E)
-            sel = known[lo:]
-            o, a, g = obs[lo:][sel], act[lo:][sel], G[lo:][sel]
-            params = state.agent.critic.params
-            q = np.concatenate([np.asarray(q_fn(params, o[i:i + 4096], a[i:i + 4096])) for i in range(0, len(o), 4096)])
-            rows.append({"env_steps": step, "transitions": int(len(g)), "q_mean": float(q.mean()),
-                         "return_mean": float(g.mean()), "bias_mean": float((q - g).mean()),
-                         "bias_ratio": float((q - g).mean() / abs(g.mean())), "corr": float(np.corrcoef(q, g)[0, 1]),
-                         "terminations": int(term[lo:].sum())})
-            r = rows[-1]
-            print(f"{step:>8}  n={r['transitions']:>6}  Q={r['q_mean']:8.2f}  G={r['return_mean']:8.2f}  "
-                  f"Q-G={r['bias_mean']:8.2f} ({100 * r['bias_ratio']:+.0f}%)  corr={r['corr']:.2f}  "
-                  f"terminations={r['terminations']}", flush=True)
-    finally:
-        ckpt.close()
+    rows, q_fn = [], None
+    for step, cfg, trainer, state in checkpoint_states(run_dir, steps):
+        if q_fn is None:
+            qnet = C.make_critic(cfg, trainer.env.observation_size, trainer.env.action_size)[0]
+            q_fn = jax.jit(lambda p, o, a: C.q_min(qnet, p, o, a))
+        exp = jax.tree.map(np.asarray, state.buffer.experience)
+        n = int(np.asarray(state.iteration)) * cfg.num_envs  # items written (the buffer never wraps here)
+        if n > cfg.buffer_size:
+            raise SystemExit(f"error: the buffer of {run_dir!r} wrapped (buffer_size {cfg.buffer_size} < {n})")
+        E = cfg.num_envs
+        T = n // E
+        item_ndim = {"obs": 1, "action": 1, "reward": 0, "next_obs": 1, "terminated": 0}
+        obs, act, rew, nxt, term = (by_stream(exp[k], item_ndim[k], T, E) for k in item_ndim)
+        cut = np.zeros((T, E), bool)
+        cut[:-1] = (term[:-1] == 0) & np.any(nxt[:-1] != obs[1:], axis=-1)
+        cut[-1] = term[-1] == 0
+        G, known = discounted_returns(cfg.reward_scale * rew, term, cut, cfg.gamma, horizon)
+        lo = max(0, T - window // E)
+        sel = known[lo:]
+        o, a, g = obs[lo:][sel], act[lo:][sel], G[lo:][sel]
+        params = state.agent.critic.params
+        q = np.concatenate([np.asarray(q_fn(params, o[i:i + 4096], a[i:i + 4096])) for i in range(0, len(o), 4096)])
+        rows.append({"env_steps": step, "transitions": int(len(g)), "q_mean": float(q.mean()),
+                     "return_mean": float(g.mean()), "bias_mean": float((q - g).mean()),
+                     "bias_ratio": float((q - g).mean() / abs(g.mean())), "corr": float(np.corrcoef(q, g)[0, 1]),
+                     "terminations": int(term[lo:].sum())})
+        r = rows[-1]
+        print(f"{step:>8}  n={r['transitions']:>6}  Q={r['q_mean']:8.2f}  G={r['return_mean']:8.2f}  "
+              f"Q-G={r['bias_mean']:8.2f} ({100 * r['bias_ratio']:+.0f}%)  corr={r['corr']:.2f}  "
+              f"terminations={r['terminations']}", flush=True)
     return rows
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not os.path.isdir(os.path.join(args.run_dir, "checkpoints")):
-        print(f"error: {args.run_dir!r} has no checkpoints/ (a run directory of one seed is needed)", file=sys.stderr)
+    try:
+        rows = study(args.run_dir, args.steps, args.window, args.horizon)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = study(args.run_dir, args.steps, args.window, args.horizon)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:

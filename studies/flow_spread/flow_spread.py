@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -35,9 +36,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fpmd_mjx import flows  # noqa: E402
-from fpmd_mjx.checkpoint import RunCheckpointer, checkpoint_steps  # noqa: E402
+from fpmd_mjx.checkpoint import CheckpointError  # noqa: E402
 from fpmd_mjx.networks import VelocityField  # noqa: E402
-from fpmd_mjx.rebuild import load_policy  # noqa: E402
+from fpmd_mjx.rebuild import checkpoint_states  # noqa: E402
 
 
 def euler_std_ratio(sigma: float, nfe: int, power: float = 1.0) -> float:
@@ -75,42 +76,31 @@ def theory_rows(nfes, powers) -> list[dict]:
 
 
 def study(run_dir: str, steps, nfes, powers, n_states: int, seed: int) -> list[dict]:
-    ckpt_dirs = {s: os.path.join(run_dir, "checkpoints", str(s)) for s in checkpoint_steps(run_dir)}
-    chosen = sorted(ckpt_dirs) if not steps else steps
-    missing = [s for s in chosen if s not in ckpt_dirs]
-    if missing:
-        raise SystemExit(f"error: no checkpoint at env steps {missing} in {run_dir!r}; kept: {sorted(ckpt_dirs)}")
-    cfg, trainer, _, _ = load_policy(ckpt_dirs[chosen[0]])
-    template = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    n, act_dim = cfg.num_particles, trainer.env.action_size
-    net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                        time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding)
+    rows, spread_jit = [], None
+    for step, cfg, trainer, state in checkpoint_states(run_dir, steps):
+        if spread_jit is None:
+            n, act_dim = cfg.num_particles, trainer.env.action_size
+            net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
+                                time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding)
 
-    def spread(policy, obs, key, nfe, power):
-        """Candidates as FPMD-R draws them (prior_scale * N(0, I), Euler steps, clipped), on
-        ``flows.euler_grid(nfe, power)``; their std over N, averaged: (B, N, act_dim) -> scalar."""
-        o = jnp.repeat(obs[:, None], n, axis=1)
-        a0 = cfg.prior_scale * jax.random.normal(key, o.shape[:-1] + (act_dim,))
-        a = flows.euler_sample(lambda a, t: net.apply(policy, o, a, t), a0, nfe, power=power)
-        return jnp.std(jnp.clip(a, -1.0, 1.0), axis=1).mean()
+            def spread(policy, obs, key, nfe, power):
+                """Candidates as FPMD-R draws them (prior_scale * N(0, I), Euler steps, clipped), on
+                ``flows.euler_grid(nfe, power)``; their std over N, averaged: (B, N, act_dim) -> scalar."""
+                o = jnp.repeat(obs[:, None], n, axis=1)
+                a0 = cfg.prior_scale * jax.random.normal(key, o.shape[:-1] + (act_dim,))
+                a = flows.euler_sample(lambda a, t: net.apply(policy, o, a, t), a0, nfe, power=power)
+                return jnp.std(jnp.clip(a, -1.0, 1.0), axis=1).mean()
 
-    spread_jit = jax.jit(spread, static_argnums=(3, 4))
-    ckpt, rows = RunCheckpointer(run_dir), []
-    try:
-        for step in chosen:
-            state, _ = ckpt.restore_state(template, at_most=step)
-            written = int(np.asarray(state.iteration)) * cfg.num_envs
-            nxt = np.asarray(state.buffer.experience["next_obs"]).reshape(-1, trainer.env.observation_size)
-            obs = jnp.asarray(nxt[max(0, written - n_states):written])
-            key = jax.random.PRNGKey(seed)
-            row = {"env_steps": step, "states": int(obs.shape[0]), "flow_steps": cfg.flow_steps,
-                   **{label(k, p): float(spread_jit(state.agent.policy, obs, key, k, p))
-                      for p in powers for k in nfes}}
-            rows.append(row)
-            cells = "  ".join(f"{k}: {v:.4f}" for k, v in row.items() if k.startswith("nfe"))
-            print(f"{step:>8}  {cells}", flush=True)
-    finally:
-        ckpt.close()
+            spread_jit = jax.jit(spread, static_argnums=(3, 4))
+        written = int(np.asarray(state.iteration)) * cfg.num_envs
+        nxt = np.asarray(state.buffer.experience["next_obs"]).reshape(-1, trainer.env.observation_size)
+        obs = jnp.asarray(nxt[max(0, written - n_states):written])
+        key = jax.random.PRNGKey(seed)
+        row = {"env_steps": step, "states": int(obs.shape[0]), "flow_steps": cfg.flow_steps,
+               **{label(k, p): float(spread_jit(state.agent.policy, obs, key, k, p)) for p in powers for k in nfes}}
+        rows.append(row)
+        cells = "  ".join(f"{k}: {v:.4f}" for k, v in row.items() if k.startswith("nfe"))
+        print(f"{step:>8}  {cells}", flush=True)
     return rows
 
 
@@ -120,15 +110,19 @@ def main(argv=None) -> int:
         for r in theory_rows(args.nfe, args.power):
             print(f"sigma {r['sigma']:.2f}  " + "  ".join(f"{k}: {v:.3f}" for k, v in r.items() if k != "sigma"))
         return 0
-    if not args.run_dir or not os.path.isdir(os.path.join(args.run_dir, "checkpoints")):
-        print(f"error: {args.run_dir!r} has no checkpoints/ (a run directory of one seed is needed)", file=sys.stderr)
+    if not args.run_dir:
+        print("error: give a run directory (or --theory)", file=sys.stderr)
         return 2
-    rows = study(args.run_dir, args.steps, args.nfe, args.power, args.states, args.seed)
+    try:
+        rows = study(args.run_dir, args.steps, args.nfe, args.power, args.states, args.seed)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump({"run_dir": args.run_dir, "states": args.states, "rows": rows,
-                       "theory": theory_rows(args.nfe, args.power)}, f, indent=1)
+        out = pathlib.Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"run_dir": args.run_dir, "states": args.states, "rows": rows,
+                                   "theory": theory_rows(args.nfe, args.power)}, indent=1))
     return 0
 
 
