@@ -52,17 +52,18 @@ def euler_sample(v_fn, a0: jax.Array, num_steps: int, return_path: bool = False,
     num_steps, e.g. the embeddings of ``euler_times``) is given. Returns the final sample
     (..., act_dim), or with ``return_path`` the whole path (num_steps + 1, ..., act_dim).
     """
+    uniform = power == 1.0
     grid = euler_grid(num_steps, power)
-    # uniform: every step exactly 1 / K (differences of the grid would round)
-    dts = jnp.full((num_steps,), 1.0 / num_steps) if power == 1.0 else jnp.diff(grid)
 
     def step(a, xs):
-        t_k, dt, inp = xs
+        k, inp = xs
+        # uniform: t_k = k / K and every step exactly 1 / K, as python floats (bit-for-bit the uniform sampler)
+        t_k, dt = (k * (1.0 / num_steps), 1.0 / num_steps) if uniform else (grid[k], grid[k + 1] - grid[k])
         t = jnp.full(a.shape[:-1], t_k, a.dtype)
         a = a + dt * (v_fn(a, t) if step_inputs is None else v_fn(a, t, inp))
         return a, a
 
-    a1, path = jax.lax.scan(step, a0, (grid[:-1], dts, step_inputs))
+    a1, path = jax.lax.scan(step, a0, (jnp.arange(num_steps), step_inputs))
     if return_path:
         return jnp.concatenate([a0[None], path], axis=0)
     return a1
