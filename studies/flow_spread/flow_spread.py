@@ -1,7 +1,7 @@
 """How spread are FPMD-R's best-of-N candidates at the Euler steps it trains with?
 
     python studies/flow_spread/flow_spread.py runs/locomotion/fpmd_r-half_cheetah-seed0/half_cheetah-fpmd_r/seed_0 \
-        --nfe 1 2 5 10 20 50 --json studies/flow_spread/half_cheetah_fpmd_r_seed0.json
+        --steps 150000 175000 --nfe 5 20 50 --power 1 2 --json studies/flow_spread/half_cheetah_fpmd_r_seed0.json
 
 FPMD-R draws its N candidates per state (Eq. 18) by integrating the learned flow from the
 Gaussian prior with ``flow_steps`` Euler steps. Few Euler steps of a flow towards a narrow
@@ -23,6 +23,7 @@ checkpoints wanted, under ``checkpoints/``): the program rotates its periodic ch
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -36,8 +37,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fpmd_mjx import flows  # noqa: E402
+from fpmd_mjx.agents.fpmd import flow_policy  # noqa: E402
 from fpmd_mjx.checkpoint import CheckpointError  # noqa: E402
-from fpmd_mjx.networks import VelocityField  # noqa: E402
 from fpmd_mjx.rebuild import checkpoint_states  # noqa: E402
 
 
@@ -79,17 +80,14 @@ def study(run_dir: str, steps, nfes, powers, n_states: int, seed: int) -> list[d
     rows, spread_jit = [], None
     for step, cfg, trainer, state in checkpoint_states(run_dir, steps):
         if spread_jit is None:
-            n, act_dim = cfg.num_particles, trainer.env.action_size
-            net = VelocityField(act_dim=act_dim, hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                                time_embed_dim=cfg.time_embed_dim, time_style=cfg.time_embedding)
+            # FPMD-R's own sampler (prior_scale * N(0, I), Euler steps, clipped), one per grid power
+            samplers = {p: flow_policy(dataclasses.replace(cfg, flow_grid_power=p), trainer.env.action_size).sample
+                        for p in powers}
 
             def spread(policy, obs, key, nfe, power):
-                """Candidates as FPMD-R draws them (prior_scale * N(0, I), Euler steps, clipped), on
-                ``flows.euler_grid(nfe, power)``; their std over N, averaged: (B, N, act_dim) -> scalar."""
-                o = jnp.repeat(obs[:, None], n, axis=1)
-                a0 = cfg.prior_scale * jax.random.normal(key, o.shape[:-1] + (act_dim,))
-                a = flows.euler_sample(lambda a, t: net.apply(policy, o, a, t), a0, nfe, power=power)
-                return jnp.std(jnp.clip(a, -1.0, 1.0), axis=1).mean()
+                """The std over N of ``num_particles`` candidates per state, averaged: (B, N, act_dim) -> scalar."""
+                cands = samplers[power](policy, jnp.repeat(obs[:, None], cfg.num_particles, axis=1), key, nfe)
+                return jnp.std(cands, axis=1).mean()
 
             spread_jit = jax.jit(spread, static_argnums=(3, 4))
         written = int(np.asarray(state.iteration)) * cfg.num_envs
