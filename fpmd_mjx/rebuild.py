@@ -13,8 +13,8 @@ from typing import Any, Iterator, Sequence
 import jax
 
 import fpmd_mjx
-from fpmd_mjx.checkpoint import (FORMAT, CheckpointError, DamagedCheckpoint, RunCheckpointer, checkpoint_steps,
-                                 read_meta, restore_item, step_dirs, warn_damaged)
+from fpmd_mjx.checkpoint import (FORMAT, CheckpointError, DamagedCheckpoint, RunCheckpointer, read_meta, restore_item,
+                                 state_steps, step_dirs, warn_damaged)
 from fpmd_mjx.config import ConfigError, from_dict
 from fpmd_mjx.envs import foreign
 from fpmd_mjx.train import make_train
@@ -77,12 +77,14 @@ def load_critic(step_dir: str, trainer) -> Any:
 def checkpoint_states(run_dir: str, steps: Sequence[int] | None = None) -> Iterator[tuple]:
     """The full training states (replay buffer included) of one seed's periodic checkpoints,
     for studies of a finished or running run: yields ``(step, cfg, trainer, state)``, oldest
-    first, for the env steps ``steps`` (default: every checkpoint kept). Raises CheckpointError
-    naming the steps asked for that are not kept, and the kept ones, or a run directory
-    without checkpoints."""
+    first, for the env steps ``steps`` (default: every checkpoint kept with its state). Raises
+    CheckpointError naming the steps asked for that are not kept, and the kept ones, or a run
+    directory without checkpoints or with none that holds a training state."""
     if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
         raise CheckpointError(f"{run_dir!r} has no checkpoints/ (a run directory of one seed is needed)")
-    ckpt_dirs = {s: os.path.join(run_dir, "checkpoints", str(s)) for s in checkpoint_steps(run_dir)}
+    ckpt_dirs = {s: os.path.join(run_dir, "checkpoints", str(s)) for s in state_steps(run_dir)}
+    if not ckpt_dirs:
+        raise CheckpointError(f"{run_dir!r} keeps no checkpoint with a training state under checkpoints/")
     chosen = sorted(ckpt_dirs) if not steps else list(steps)
     missing = [s for s in chosen if s not in ckpt_dirs]
     if missing:

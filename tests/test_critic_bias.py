@@ -45,5 +45,9 @@ def test_the_studies_checkpoint_reader_names_a_directory_without_checkpoints_and
     with pytest.raises(CheckpointError, match="has no checkpoints/"):
         next(checkpoint_states(str(tmp_path)))
     (tmp_path / "checkpoints").mkdir()
-    with pytest.raises(CheckpointError, match=r"no checkpoint at env steps \[5000\].*kept: \[\]"):
+    with pytest.raises(CheckpointError, match="keeps no checkpoint with a training state"):
+        next(checkpoint_states(str(tmp_path)))
+    for item in ("meta", "policy", "state"):  # a finished save of env step 10000, as checkpoint.py lays it out
+        (tmp_path / "checkpoints" / "10000" / item).mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=r"no checkpoint at env steps \[5000\].*kept: \[10000\]"):
         next(checkpoint_states(str(tmp_path), [5000]))
